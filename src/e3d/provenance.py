@@ -1,0 +1,67 @@
+"""Digests that identify what produced an artifact: the config slice and the code a stage depends on.
+
+Snakemake does not track code imported by a rule's command, so each rule passes
+`code_digest(<the modules it depends on>)` as a param: editing those modules reruns exactly
+the stages that use them, and editing anything else (README, tests) reruns nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable
+
+PACKAGE_ROOT = Path(__file__).resolve().parent
+
+
+def config_digest(params: Any) -> str:
+    """Stable digest of a JSON-able config slice (key order does not matter)."""
+    blob = json.dumps(params, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@lru_cache(maxsize=None)
+def _file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def code_digest(*modules: str) -> str:
+    """Digest of the source of the given package-relative modules or subpackages.
+
+    `code_digest("data", "artifacts.py")` covers src/e3d/data/**.py and src/e3d/artifacts.py.
+    """
+    files: list[Path] = []
+    for module in sorted(set(modules)):
+        target = PACKAGE_ROOT / module
+        if target.is_dir():
+            files.extend(sorted(target.rglob("*.py")))
+        elif target.with_suffix(".py").is_file():
+            files.append(target.with_suffix(".py"))
+        elif target.is_file():
+            files.append(target)
+        else:
+            raise FileNotFoundError(f"code_digest: no module {module!r} under {PACKAGE_ROOT}")
+    h = hashlib.sha256()
+    for f in files:
+        h.update(str(f.relative_to(PACKAGE_ROOT)).encode())
+        h.update(_file_digest(f).encode())
+    return h.hexdigest()[:16]
+
+
+def stage_code_digest(stage: str) -> str:
+    """Digest of the code one workflow stage depends on (see STAGE_MODULES)."""
+    return code_digest(*STAGE_MODULES[stage])
+
+
+# The modules each stage's outputs depend on. Shared infrastructure (artifacts, provenance,
+# config) is deliberately included: a change in how artifacts are written changes every artifact.
+COMMON = ("__init__.py", "artifacts.py", "provenance.py")
+STAGE_MODULES: dict[str, tuple[str, ...]] = {
+    "data": COMMON + ("data", "commands/synth.py", "commands/index.py", "commands/extract.py"),
+}
+
+
+def iter_stage_names() -> Iterable[str]:
+    return STAGE_MODULES.keys()

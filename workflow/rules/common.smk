@@ -1,0 +1,17 @@
+# Shared helpers for all rule files. Each rule file appends its final products to ALL_TARGETS.
+from e3d.provenance import stage_code_digest
+
+ALL_TARGETS = []
+WORK = config["work_dir"]
+RESULTS = config["results_dir"]
+LOGS = config["logs_dir"]
+
+
+wildcard_constraints:
+    dataset=r"[A-Za-z0-9_]+",
+
+
+def code_digest_param(stage):
+    """Digest of the library code a stage depends on, passed as a param so that editing that code
+    (and only that code) reruns the stage; Snakemake itself does not track imported modules."""
+    return stage_code_digest(stage)
