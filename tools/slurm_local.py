@@ -1,0 +1,179 @@
+#!/usr/bin/env python3
+"""Start (or stop) a real single-node SLURM cluster on loopback, for the tests and for trying the slurm profile.
+
+    python tools/slurm_local.py start [--dir DIR] [--gpus 8]   # prints `export SLURM_CONF=...`
+    python tools/slurm_local.py stop  [--dir DIR]
+
+Installs Debian's slurm-wlm and munge when missing (needs root and the Debian mirror), writes slurm.conf with one
+node (this host, all CPUs, `Gres=gpu:a100:N` backed by plain files so GPU requests schedule on a machine without
+GPUs), starts munged, slurmctld and slurmd, and waits until the node is idle. Facts behind each setting:
+../shared/reference/snakemake-and-slurm.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+DEFAULT_DIR = Path("/tmp/e3d-slurm")
+PARTITION = "local"
+
+
+class SlurmUnavailable(RuntimeError):
+    """SLURM cannot be started here; the message says why (tests report it as a skip reason)."""
+
+
+def _run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, capture_output=True, text=True, **kw)
+
+
+def ensure_installed() -> None:
+    if shutil.which("slurmctld") and shutil.which("munged"):
+        return
+    if os.geteuid() != 0:
+        raise SlurmUnavailable("slurm-wlm/munge are not installed and we are not root to apt-get install them")
+    if not shutil.which("apt-get"):
+        raise SlurmUnavailable("slurm-wlm/munge are not installed and there is no apt-get to install them")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    _run(["apt-get", "update", "-qq"], env=env)
+    res = _run(["apt-get", "install", "-y", "-qq", "slurm-wlm", "munge"], env=env)
+    if res.returncode != 0 or not shutil.which("slurmctld"):
+        raise SlurmUnavailable(f"apt-get install slurm-wlm munge failed: {res.stderr.strip()[-400:]}")
+
+
+def _ensure_munge() -> None:
+    if _run(["munge", "-n"]).returncode == 0:
+        return
+    key = Path("/etc/munge/munge.key")
+    if not key.exists():
+        res = _run(["mungekey", "-c", "-f", "-k", str(key)])
+        if res.returncode != 0:
+            raise SlurmUnavailable(f"mungekey failed: {res.stderr.strip()}")
+    for d in ("/run/munge", "/var/log/munge", "/var/lib/munge", "/etc/munge"):
+        Path(d).mkdir(parents=True, exist_ok=True)
+        shutil.chown(d, "munge", "munge")
+    shutil.chown(key, "munge", "munge")
+    key.chmod(0o400)
+    res = _run(["runuser", "-u", "munge", "--", "/usr/sbin/munged"])
+    if res.returncode != 0:
+        raise SlurmUnavailable(f"munged did not start: {res.stderr.strip()}")
+    for _ in range(50):
+        if _run(["munge", "-n"]).returncode == 0:
+            return
+        time.sleep(0.1)
+    raise SlurmUnavailable("munged started but `munge -n` keeps failing")
+
+
+def write_config(base: Path, gpus: int) -> Path:
+    host = socket.gethostname().split(".")[0]
+    cpus = os.cpu_count() or 1
+    mem_mb = int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20 * 0.9)
+    for sub in ("state", "spool", "log", "gpus"):
+        (base / sub).mkdir(parents=True, exist_ok=True)
+    for i in range(gpus):
+        (base / "gpus" / f"nvidia{i}").touch()
+    gres = f" Gres=gpu:a100:{gpus}" if gpus else ""
+    conf = f"""# single-node loopback cluster written by tools/slurm_local.py
+ClusterName=e3dtest
+SlurmctldHost={host}
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+StateSaveLocation={base}/state
+SlurmdSpoolDir={base}/spool
+SlurmctldPidFile={base}/slurmctld.pid
+SlurmdPidFile={base}/slurmd.pid
+SlurmctldLogFile={base}/log/slurmctld.log
+SlurmdLogFile={base}/log/slurmd.log
+SlurmctldPort=6817
+SlurmdPort=6818
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core_Memory
+AccountingStorageType=accounting_storage/none
+JobAcctGatherType=jobacct_gather/none
+MinJobAge=3600
+ReturnToService=2
+SchedulerType=sched/backfill
+SchedulerParameters=sched_interval=1
+MessageTimeout=30
+GresTypes=gpu
+NodeName={host} CPUs={cpus} RealMemory={mem_mb}{gres} State=UNKNOWN
+PartitionName={PARTITION} Nodes={host} Default=YES MaxTime=INFINITE State=UP
+"""
+    (base / "slurm.conf").write_text(conf)
+    gres_conf = "AutoDetect=off\n"
+    if gpus:
+        gres_conf += f"NodeName={host} Name=gpu Type=a100 File={base}/gpus/nvidia[0-{gpus - 1}]\n"
+    (base / "gres.conf").write_text(gres_conf)
+    return base / "slurm.conf"
+
+
+def start(base: Path = DEFAULT_DIR, gpus: int = 8, timeout: float = 60.0) -> dict[str, str]:
+    """Start the cluster; return the environment variables clients need (SLURM_CONF)."""
+    ensure_installed()
+    stop(base)
+    _ensure_munge()
+    conf = write_config(base, gpus)
+    env = {**os.environ, "SLURM_CONF": str(conf)}
+    for daemon in ("slurmctld", "slurmd"):
+        res = _run([f"/usr/sbin/{daemon}", "-f", str(conf)], env=env)
+        if res.returncode != 0:
+            raise SlurmUnavailable(f"{daemon} did not start: {res.stderr.strip()} (log: {base}/log/{daemon}.log)")
+    deadline = time.monotonic() + timeout
+    state = ""
+    while time.monotonic() < deadline:
+        res = _run(["sinfo", "-h", "-o", "%T"], env=env)
+        state = res.stdout.strip()
+        if state in ("idle", "mixed", "allocated"):
+            return {"SLURM_CONF": str(conf)}
+        time.sleep(0.5)
+    log = (base / "log" / "slurmctld.log")
+    tail = log.read_text()[-600:] if log.exists() else ""
+    raise SlurmUnavailable(f"node never became idle (sinfo says {state!r}); slurmctld log tail: {tail}")
+
+
+def stop(base: Path = DEFAULT_DIR) -> None:
+    for daemon in ("slurmd", "slurmctld"):
+        pidfile = base / f"{daemon}.pid"
+        if pidfile.exists():
+            try:
+                pid = int(pidfile.read_text().strip())
+                os.kill(pid, 15)
+                for _ in range(50):
+                    os.kill(pid, 0)
+                    time.sleep(0.1)
+            except (ValueError, ProcessLookupError, PermissionError):
+                pass
+            pidfile.unlink(missing_ok=True)
+    # A previous state dir would resurrect old jobs.
+    shutil.rmtree(base / "state", ignore_errors=True)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("action", choices=("start", "stop"))
+    ap.add_argument("--dir", type=Path, default=DEFAULT_DIR)
+    ap.add_argument("--gpus", type=int, default=8)
+    args = ap.parse_args()
+    try:
+        if args.action == "start":
+            env = start(args.dir, args.gpus)
+            print(f"export SLURM_CONF={env['SLURM_CONF']}")
+        else:
+            stop(args.dir)
+    except SlurmUnavailable as exc:
+        print(f"slurm_local: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
