@@ -1,0 +1,58 @@
+"""Run the real `snakemake` on this repository and read what it would (re)run from its dry-run output."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+JOB_RE = re.compile(r"^rule (?P<rule>[\w-]+):\n(?P<body>(?:    .*\n?)*)", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class PlannedJob:
+    rule: str
+    outputs: tuple[str, ...]
+    wildcards: str
+    reason: str
+
+
+def snakemake(args: list[str], cwd: Path, env: dict[str, str], timeout: float = 1800) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", *args]
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    return proc
+
+
+def planned_jobs(dry_run_output: str) -> list[PlannedJob]:
+    """Parse the per-job blocks of `snakemake -n` (Snakemake 9 format)."""
+    jobs = []
+    for m in JOB_RE.finditer(dry_run_output):
+        fields: dict[str, str] = {}
+        for line in m.group("body").splitlines():
+            key, _, value = line.strip().partition(": ")
+            fields[key] = value
+        jobs.append(
+            PlannedJob(
+                rule=m.group("rule"),
+                outputs=tuple(o.strip() for o in fields.get("output", "").split(",") if o.strip()),
+                wildcards=fields.get("wildcards", ""),
+                reason=fields.get("reason", ""),
+            )
+        )
+    return jobs
+
+
+def dry_run(cwd: Path, env: dict[str, str], extra: list[str] = ()) -> list[PlannedJob]:
+    proc = snakemake(["-n", "--cores", "2", *extra], cwd, env)
+    if proc.returncode != 0:
+        raise AssertionError(f"snakemake -n failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    out = proc.stdout + proc.stderr
+    if "Nothing to be done" in out:
+        return []
+    return planned_jobs(out)
+
+
+def rules_of(jobs: list[PlannedJob]) -> set[str]:
+    return {j.rule for j in jobs if j.rule != "all"}
