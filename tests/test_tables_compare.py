@@ -92,6 +92,8 @@ def test_write_table_csv_parquet_meta(tmp_path):
     meta = verify_table(paths.csv)
     assert meta["caption"] == "Sth-Sth" and meta["extra"] == {"device": "cpu"} and meta["rows"] == len(out)
     assert {c["name"]: c.get("decimals") for c in meta["columns"]}["top1"] == 2
+    page = paths.html.read_text()
+    assert "<th>top1_diff [pp]</th>" in page and "<td>-7.10</td>" in page and "Sth-Sth" in page
     assert not list(tmp_path.rglob("*.tmp"))
     # a CSV from another run no longer matches the meta JSON
     paths.csv.write_text(text.replace("40.00", "41.00"))

@@ -1,7 +1,8 @@
-"""Write a result table three ways: a CSV that reads well (fixed decimals, units in headers), a Parquet beside
-it with the full-precision values (units as field metadata) and a `<stem>.meta.json` with the caption, the
-column units/decimals, the SHA-256 of both files and the provenance block. All three are written atomically
-through e3d.artifacts; the JSON goes last, so its digests name the CSV and Parquet it belongs to.
+"""Write a result table four ways: a CSV that reads well (fixed decimals, units in headers), a Parquet beside
+it with the full-precision values (units as field metadata), the same printed table as a small HTML page (what
+the snakemake report shows inline) and a `<stem>.meta.json` with the caption, the column units/decimals, the
+SHA-256 of the other files and the provenance block. All are written atomically through e3d.artifacts; the
+JSON goes last, so its digests name the files it belongs to.
 """
 
 from __future__ import annotations
@@ -27,13 +28,15 @@ class TablePaths:
     csv: Path
     parquet: Path
     meta: Path
+    html: Path
 
     @classmethod
     def for_csv(cls, csv: str | Path) -> "TablePaths":
         csv = Path(csv)
         if csv.suffix != ".csv":
             raise ArtifactError(f"{csv}: a result table must be written to a .csv path")
-        return cls(csv=csv, parquet=csv.with_suffix(".parquet"), meta=csv.with_suffix(".meta.json"))
+        return cls(csv=csv, parquet=csv.with_suffix(".parquet"), meta=csv.with_suffix(".meta.json"),
+                   html=csv.with_suffix(".html"))
 
 
 def paper_data_files() -> tuple[str, ...]:
@@ -65,6 +68,30 @@ def _arrow_table(frame: pd.DataFrame, units: Mapping[str, str] | None) -> pa.Tab
     return table.cast(pa.schema(fields, metadata=table.schema.metadata))
 
 
+_HTML_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>
+body {{ font-family: sans-serif; font-size: 13px; margin: 1em; }}
+table {{ border-collapse: collapse; }}
+th, td {{ border-bottom: 1px solid #ccc; padding: 2px 8px; }}
+td {{ text-align: right; font-variant-numeric: tabular-nums; }}
+th {{ background: #f3f3f3; }}
+</style></head>
+<body><p class="caption">{caption}</p>
+{table}
+</body></html>
+"""
+
+
+def _html_page(printed: pd.DataFrame, title: str, caption: str) -> str:
+    """The printed table as a small standalone page: snakemake reports only offer CSVs for download but show
+    HTML results inline, so the report registers this page."""
+    from html import escape
+
+    table = printed.to_html(index=False, na_rep="", border=0, classes="e3d-table", escape=True)
+    return _HTML_PAGE.format(title=escape(title), caption=escape(caption), table=table)
+
+
 def write_table(
     frame: pd.DataFrame,
     csv_path: str | Path,
@@ -83,6 +110,7 @@ def write_table(
     write_parquet(paths.parquet, _arrow_table(frame, units), provenance)
     printed = format_for_print(frame, decimals, units)
     write_bytes_atomic(paths.csv, printed.to_csv(index=False, lineterminator="\n").encode())
+    write_bytes_atomic(paths.html, _html_page(printed, paths.csv.stem, caption).encode())
     columns = []
     for col in frame.columns:
         entry: dict[str, Any] = {"name": col, "header": header(col, units), "dtype": str(frame[col].dtype)}
@@ -99,6 +127,7 @@ def write_table(
         "files": {
             "csv": {"name": paths.csv.name, "sha256": _sha256(paths.csv)},
             "parquet": {"name": paths.parquet.name, "sha256": _sha256(paths.parquet)},
+            "html": {"name": paths.html.name, "sha256": _sha256(paths.html)},
         },
         "extra": dict(extra or {}),
     }
@@ -111,7 +140,7 @@ def verify_table(csv_path: str | Path) -> dict[str, Any]:
     """Check that the CSV and Parquet are the ones the meta JSON names; return the meta document."""
     paths = TablePaths.for_csv(csv_path)
     meta = read_json(paths.meta, schema=TABLE_SCHEMA, max_version=TABLE_SCHEMA_VERSION)
-    for kind, path in (("csv", paths.csv), ("parquet", paths.parquet)):
+    for kind, path in (("csv", paths.csv), ("parquet", paths.parquet), ("html", paths.html)):
         if not path.exists():
             raise ArtifactError(f"{path}: missing ({paths.meta.name} names it)")
         if _sha256(path) != meta["files"][kind]["sha256"]:
