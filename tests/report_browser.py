@@ -97,10 +97,13 @@ def render(html: str | Path, out_dir: str | Path, *, width: int = 1280, height: 
     """Load `html` headless; return the DOM after scripts ran for `budget_ms` of virtual time and a screenshot."""
     html, out_dir = Path(html), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    common = [f"--window-size={width},{height}", f"--virtual-time-budget={budget_ms}"]
-    dom = _run(html, [*common, "--dump-dom"], timeout).stdout.decode("utf-8", errors="replace")
     shot = out_dir / f"{html.stem}.png"
-    _run(html, [*common, f"--screenshot={shot}"], timeout)
+    # one browser run does both: chromium writes the screenshot and prints the DOM of the same page state
+    flags = [f"--window-size={width},{height}", f"--virtual-time-budget={budget_ms}", "--dump-dom",
+             f"--screenshot={shot}"]
+    dom = _run(html, flags, timeout).stdout.decode("utf-8", errors="replace")
+    if "<html" not in dom.lower():
+        raise AssertionError(f"chromium printed no DOM for {html}")
     if not shot.is_file() or shot.stat().st_size == 0:
         raise AssertionError(f"chromium wrote no screenshot for {html}")
     return Rendered(dom=dom, screenshot=shot)
@@ -130,6 +133,8 @@ window.addEventListener("load", function () {
   window.addEventListener("error", function (ev) { probe.errors.push(String(ev.message)); });
   const steps = [];
   Object.keys(categories).forEach(function (cat) {
+    // back to the menu first: the results list keeps its first category's rows if switched directly
+    steps.push(function () { app.setView({navbarMode: "menu"}); });
     steps.push(function () { app.showCategory(cat); });
     steps.push(function () {
       probe.categories[cat] = document.querySelector("nav") ? document.querySelector("nav").innerText : "";
