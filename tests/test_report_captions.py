@@ -1,0 +1,44 @@
+import re
+
+import pytest
+
+from e3d.tables.report import REPORT_DIR, REPORT_ITEMS, CaptionError, render_caption, report_item
+
+SAMPLE = {"device": "NVIDIA H100 (cuda)", "views": "1x1", "flops_convention": "fvcore MACs", "search_device": "CPU",
+          "wattage_w": 65, "batch_size": 16, "n_models": 60, "method": "kendall", "confidence": 0.95,
+          "n_boot": 1000, "repeats": 1000, "population": 512, "iterations": 500000}
+
+
+def test_every_caption_file_is_registered_and_vice_versa(repo_root):
+    files = {p.stem for p in (repo_root / REPORT_DIR).glob("*.rst")} - {"workflow"}
+    assert files == {item.name for item in REPORT_ITEMS}
+
+
+@pytest.mark.parametrize("item", REPORT_ITEMS, ids=lambda i: i.name)
+def test_caption_renders_with_exactly_its_params(repo_root, item):
+    path = item.caption_path(repo_root)
+    params = {k: SAMPLE[k] for k in item.params}
+    wildcards = {w: "k400" for w in item.wildcards}
+    html = render_caption(path, params, wildcards)
+    for value in params.values():
+        assert str(value) in html
+    assert "{{" not in html and "{%" not in html
+    used = set(re.findall(r"snakemake\.params\.(\w+)", path.read_text()))
+    assert used == set(item.params), f"{item.name}: caption uses {sorted(used)}, contract says {sorted(item.params)}"
+    used_wc = set(re.findall(r"snakemake\.wildcards\.(\w+)", path.read_text()))
+    assert used_wc <= set(item.wildcards)
+    if item.params:  # a missing param is an error, not an empty string
+        with pytest.raises(CaptionError, match="has no attribute|undefined"):
+            render_caption(path, dict(list(params.items())[1:]), wildcards)
+
+
+def test_workflow_description_renders_the_config(repo_root):
+    config = {"tables": {"datasets": ["synthetic"], "seed": 0}, "note": "a <b> & c"}
+    html = render_caption(repo_root / REPORT_DIR / "workflow.rst", {}, {}, config)
+    assert "Configuration used" in html and "&quot;datasets&quot;" in html and "synthetic" in html
+
+
+def test_unknown_item():
+    with pytest.raises(CaptionError, match="no report item"):
+        report_item("table99")
+    assert report_item("table3").wildcards == ("dataset",)
