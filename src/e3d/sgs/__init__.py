@@ -7,8 +7,10 @@ cost: measured GFLOPs per clip at its own B', B' histograms. network: inserting 
 from e3d.sgs.config import SGSConfig, SGSConfigError
 from e3d.sgs.cost import ClipCost, active_bins_histogram, clip_cost, flops_by_width, flops_of_clip, measure_clips
 from e3d.sgs.module import SGSResult, SimilarityGuidedSampling, find_sgs, find_sgs_modules
+from e3d.sgs.network import build_sgs_model, sgs_factory
 
 __all__ = [
     "SGSConfig", "SGSConfigError", "SGSResult", "SimilarityGuidedSampling", "find_sgs", "find_sgs_modules",
     "ClipCost", "active_bins_histogram", "clip_cost", "flops_by_width", "flops_of_clip", "measure_clips",
+    "build_sgs_model", "sgs_factory",
 ]
