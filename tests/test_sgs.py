@@ -333,6 +333,18 @@ def test_gradcheck_module_away_from_kinks(distance):
                                     eps=1e-6, atol=1e-5, fast_mode=True)
 
 
+def test_half_precision_features_use_float32_distances():
+    torch.manual_seed(9)
+    sgs = SimilarityGuidedSampling(6, 8).eval()
+    x = torch.randn(2, 6, 8, 3, 3)
+    out = sgs.to(torch.bfloat16)(x.to(torch.bfloat16))
+    assert out.dtype == torch.bfloat16 and sgs.last.weights.dtype == torch.float32
+    assert out.shape[2] == int(sgs.last.counts.max()) and torch.isfinite(out.float()).all()
+    # a static clip is still one bin: the noise floor is that of float32, not of bfloat16's 8-bit mantissa
+    sgs(torch.randn(1, 6, 1, 3, 3).expand(1, 6, 8, 3, 3).to(torch.bfloat16))
+    assert sgs.last.counts.tolist() == [1]
+
+
 # ---------------------------------------------------------------- config
 def test_config_validation_names_the_key():
     assert SGSConfig.from_dict({"num_bins": 6, "distance": "l1"}).bins_for(13) == 6

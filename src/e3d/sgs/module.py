@@ -73,6 +73,10 @@ class SimilarityGuidedSampling(nn.Module):
         if x.dim() != 5 or x.shape[1] != self.channels:
             raise ValueError(f"SimilarityGuidedSampling: expected [N, {self.channels}, T, H, W], got {tuple(x.shape)}")
         z = self.embed(x)
+        if z.dtype in (torch.float16, torch.bfloat16):
+            # the bin assignment is decided by small distance differences; half precision would make the
+            # noise floor 64 * eps ~ 6 % of the embedding norm
+            z = z.float()
         delta = distance_to_mean(z, self.distance)
         out, packed = sample_from_distances(x, delta, self.num_bins, kernel_norm=self.kernel_norm,
                                             drop_empty=self.drop_empty_bins, boundary=self.boundary,

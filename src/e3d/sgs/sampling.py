@@ -196,6 +196,7 @@ def apply_bins(features: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     n, c, t, h, w = features.shape
     if weights.shape[0] != n or weights.shape[2] != t:
         raise ValueError(f"apply_bins: weights {tuple(weights.shape)} do not match features {tuple(features.shape)}")
+    weights = weights.to(features.dtype)
     out = torch.matmul(weights[:, None].expand(n, c, weights.shape[1], t), features.reshape(n, c, t, h * w))
     return out.reshape(n, c, weights.shape[1], h, w)
 
