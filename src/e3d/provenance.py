@@ -60,6 +60,8 @@ def stage_code_digest(stage: str) -> str:
 COMMON = ("__init__.py", "artifacts.py", "provenance.py")
 STAGE_MODULES: dict[str, tuple[str, ...]] = {
     "data": COMMON + ("data", "commands/synth.py", "commands/index.py", "commands/extract.py"),
+    "search": COMMON + ("score", "search", "arch/spec.py", "arch/builtins.py", "arch/cost.py", "arch/space.py",
+                        "commands/score.py", "commands/search.py"),
 }
 
 
