@@ -258,7 +258,8 @@ def encode(frames: np.ndarray, path: Path, fps: int, container: str) -> None:
     }[container]
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.partial.{container}")
-    with av.open(str(tmp), mode="w", format=container if container == "webm" else "mp4") as out:
+    # bitexact: no random segment UID or creation date in the container, so the bytes are reproducible
+    with av.open(str(tmp), mode="w", format=container, options={"fflags": "+bitexact"}) as out:
         stream = out.add_stream(codec, rate=Fraction(fps, 1), options=options)
         stream.width, stream.height = frames.shape[2], frames.shape[1]
         stream.pix_fmt = "yuv420p"
