@@ -216,7 +216,8 @@ def _train(ctx, say, source, record, s: TrainSettings, out_dir: Path, state_dir:
             "settings": s.to_dict(), "run_digest": digest,
         })
         write_parquet(metrics_path, pd.DataFrame(history), Provenance.make(METRICS_SCHEMA, 1, config, modules))
-        write_json(out_dir / "arch.json", {"record": record, **({"spec": record["spec"]} if "spec" in record else {})},
+        write_json(out_dir / "arch.json", {"record": record, "num_classes": num_classes,
+                                            **({"spec": record["spec"]} if "spec" in record else {})},
                    Provenance.make(MODEL_RECORD_SCHEMA, 1, config, modules))
     dist.barrier()
     return TrainResult(model_path, metrics_path, history, resumed_from)
