@@ -97,7 +97,8 @@ def spec_of(record: dict[str, Any]):
 def _spec_record(spec, options: ModelOptions) -> dict[str, Any]:
     spec = spec.with_input(resolution=options.resolution, frames=options.frames)
     opts = {k: v for k, v in (("se_ratio", options.se_ratio), ("act", options.act)) if v is not None}
-    return {"kind": "spec", "spec": spec.to_dict(), "build_options": opts}
+    # Through JSON: plain lists and dicts, as the record is stored in checkpoints and arch.json.
+    return {"kind": "spec", "spec": json.loads(spec.to_json()), "build_options": opts}
 
 
 def _resolve_builtin(value: str, options: ModelOptions) -> dict[str, Any]:
