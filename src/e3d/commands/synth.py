@@ -11,6 +11,7 @@ from e3d.data.synth import SynthSettings
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=Path, help="dataset root to write")
+    parser.add_argument("--threads", type=int, default=1, help="worker processes (output does not depend on it)")
     for f in fields(SynthSettings):
         flag = "--" + f.name.replace("_", "-")
         parser.add_argument(flag, type=type(f.default), default=f.default, help=f"(default {f.default})")
@@ -25,7 +26,8 @@ def run(args: argparse.Namespace) -> int:
     settings = SynthSettings(**{f.name: getattr(args, f.name) for f in fields(SynthSettings)})
     total = len(plan(settings))
     with Progress(total=total, desc="synth", unit="clips") as bar:
-        summary = write_dataset(args.out, settings, on_clip=lambda spec: bar.update(1, note=spec.video_id))
+        summary = write_dataset(args.out, settings, on_clip=lambda spec: bar.update(1, note=spec.video_id),
+                                threads=max(1, args.threads))
     write_json(args.out / "synth.json", summary, Provenance.make("e3d.synth", 1, asdict(settings), STAGE_MODULES["data"]))
     print(f"synth: {summary['num_videos']} clips ({summary['containers']}), {summary['num_frames']} frames, "
           f"{len(summary['class_names'])} classes, splits {summary['splits']} -> {args.out}")

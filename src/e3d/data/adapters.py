@@ -108,17 +108,23 @@ def kinetics400(root: Path, annotations: Path | None, split_number: int = 1, cla
     stems = _stem_map(root)
     class_names = _read_class_list(classes) if classes else None
     raw: list[tuple[str, str, str | None, str]] = []  # (video_id, path, label_name, split)
+    numeric: list[tuple[str, str, str | None, str]] = []  # PySlowFast lists: the label is a class index
     for f in files:
         first = _lines(f)[:1]
         if first and "youtube_id" in first[0]:
             raw.extend(_kinetics_cvdf(f, stems))
         else:
-            raw.extend(_path_label_list(f))
+            numeric.extend(_path_label_list(f))
     if class_names is None:
         class_names = sorted({r[2] for r in raw if r[2] is not None})
-        # PySlowFast lists carry integer labels: order them numerically, not as strings.
-        if class_names and all(n.isdigit() for n in class_names):
-            class_names = [str(i) for i in range(max(int(n) for n in class_names) + 1)]
+        if numeric and not raw:
+            # no names anywhere: the classes are the indices themselves, ordered numerically
+            top = max((int(r[2]) for r in numeric if r[2] is not None), default=-1)
+            class_names = [str(i) for i in range(top + 1)]
+    for vid, rel, label, split in numeric:
+        if label is not None and int(label) < len(class_names):
+            label = class_names[int(label)]
+        raw.append((vid, rel, label, split))  # an index past the class list stays and is "unknown label"
     return Listing(class_names, [Entry(*r) for r in raw])
 
 

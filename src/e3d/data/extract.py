@@ -40,7 +40,7 @@ class ExtractSettings:
     short_side: int = 64  # 0 keeps the original size
     fps: float = 0.0  # 0 keeps every decoded frame
     shards: int = 4
-    quality: int = 90
+    quality: int = 85
     group_size: int = 32
     min_frames: int = 8
 

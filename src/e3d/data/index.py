@@ -85,16 +85,18 @@ def index_listing(listing: Listing, root: Path, min_frames: int = 8, threads: in
         return i, probe(root / _fs_path(root, rows[i]["path"]))
 
     # Probing is I/O and native-library bound (PyAV releases the GIL): threads suffice.
-    with Progress(total=len(to_probe), desc="index", unit="videos") as bar, \
-            ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+    bar = Progress(total=len(to_probe), desc="index", unit="videos") if progress else None
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         for i, result in pool.map(work, to_probe):
             row = rows[i]
             row.update(num_frames=result.num_frames, fps=result.fps, duration=result.duration,
                        width=result.width, height=result.height, codec=result.codec, reason=result.reason)
             if result.ok and result.num_frames < min_frames:
                 row["reason"] = f"shorter than one clip: {result.num_frames} frames < {min_frames}"
-            if progress:
+            if bar is not None:
                 bar.update(1)
+    if bar is not None:
+        bar.close()
     for row in rows:
         row["status"] = "skipped" if row["reason"] else "ok"
     df = pd.DataFrame(rows, columns=list(COLUMNS))

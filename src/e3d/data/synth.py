@@ -220,7 +220,7 @@ def render(spec: ClipSpec) -> np.ndarray:
     h, w = spec.height, spec.width
     short = min(h, w)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    noise = np.random.default_rng(p["bg_noise_seed"]).normal(0, 6, size=(h, w, 1)).astype(np.float32)
+    noise = np.random.default_rng(p["bg_noise_seed"]).normal(0, 4, size=(h, w, 1)).astype(np.float32)
     ramp = (xx / max(w - 1, 1) - 0.5)[..., None]
     background = np.asarray(p["bg"], np.float32) + ramp * np.asarray(p["bg_gradient"], np.float32) + noise
     for d in p["distractors"]:
@@ -273,15 +273,36 @@ def encode(frames: np.ndarray, path: Path, fps: int, container: str) -> None:
     tmp.replace(path)
 
 
-def write_dataset(out: Path, settings: SynthSettings, on_clip: Callable[[ClipSpec], None] | None = None) -> dict:
-    """Render and encode every clip under `out` and write the Kinetics-style CSVs; return a summary."""
+def _make_clip(job: tuple[ClipSpec, str]) -> ClipSpec:
+    spec, path = job
+    encode(render(spec), Path(path), spec.fps, spec.container)
+    return spec
+
+
+def write_dataset(out: Path, settings: SynthSettings, on_clip: Callable[[ClipSpec], None] | None = None,
+                  threads: int = 1) -> dict:
+    """Render and encode every clip under `out` and write the Kinetics-style CSVs; return a summary.
+
+    With threads > 1 clips are made by that many single-threaded worker processes; every clip depends
+    only on its own spec, so the files are the same whatever the number of workers.
+    """
+    import multiprocessing as mp
+
     out = Path(out)
     specs = plan(settings)
     names = class_names(settings.classes)
-    for spec in specs:
-        encode(render(spec), out / spec.relpath(names), spec.fps, spec.container)
-        if on_clip is not None:
-            on_clip(spec)
+    jobs = [(spec, str(out / spec.relpath(names))) for spec in specs]
+    if threads > 1:
+        ctx = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
+        with ctx.Pool(threads) as pool:
+            for spec in pool.imap_unordered(_make_clip, jobs, chunksize=2):
+                if on_clip is not None:
+                    on_clip(spec)
+    else:
+        for job in jobs:
+            spec = _make_clip(job)
+            if on_clip is not None:
+                on_clip(spec)
     ann = out / "annotations"
     ann.mkdir(parents=True, exist_ok=True)
     for split, fname in (("train", "train.csv"), ("val", "validate.csv")):
