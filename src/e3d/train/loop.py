@@ -232,8 +232,11 @@ def _fresh_acc() -> dict[str, float]:
 
 
 def _epoch_row(ctx, epoch: int, acc: dict, lr: float, steps: int) -> dict[str, Any]:
-    t = dist.all_reduce_sum(torch.tensor([acc["loss_sum"], acc["correct"], acc["count"]], dtype=torch.float64))
-    secs = dist.all_reduce_sum(torch.tensor([acc["seconds"]], dtype=torch.float64)) / ctx.world
+    # On the process group's device: NCCL reduces CUDA tensors only.
+    t = torch.tensor([acc["loss_sum"], acc["correct"], acc["count"], acc["seconds"]], dtype=torch.float64,
+                     device=ctx.device)
+    t = dist.all_reduce_sum(t).cpu()
+    secs = t[3] / ctx.world
     count = max(1.0, float(t[2]))
     return {"epoch": epoch, "loss": float(t[0]) / count, "accuracy": float(t[1]) / count, "lr": float(lr),
             "clips": int(t[2]), "steps": steps, "seconds": float(secs),
