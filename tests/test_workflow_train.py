@@ -88,3 +88,29 @@ def test_train_and_evaluate_end_to_end_then_nothing_reruns(tmp_path, repo_root, 
     assert (tmp_path / "work/train_state/synthetic/tiny/last.pt").is_file()
     again = snakemake(repo_root, cli_env, "-n", *targets, "--configfile", cfg)
     assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_paper_overlay_trains_its_own_model_list_on_8_gpus(repo_root):
+    from e3d.config import load_config
+    from e3d.train.workflow import TrainConfig
+
+    t = TrainConfig(load_config(repo_root / "config/config.yaml", repo_root / "config/paper.yaml"))
+    assert t.trained == ["e3d-s", "e3d-m", "e3d-l", "x3d-s", "x3d-m", "x3d-l"]
+    assert t.resources() == {"mem_mb": 240000, "runtime": 10080, "gpu": 8, "cpus_per_gpu": 8, "gpu_model": "a100"}
+    s = t.settings("kinetics400", "e3d-m")
+    assert (s["epochs"], s["lr"], s["warmup_epochs"], s["weight_decay"], s["momentum"]) == (256, 0.4, 15, 5e-5, 0.9)
+    assert (s["frames"], s["crop"]) == (16, 224)
+    assert t.settings("sthv2", "e3d-s")["flip"] is False and t.settings("sthv2", "e3d-s")["lr"] == 0.8
+    assert t.arch_source("e3d-s") == ("work/search/s/arch.json", "search:work/search/s/arch.json")
+    default = TrainConfig(load_config(repo_root / "config/config.yaml"))
+    assert default.settings("synthetic", "e3d-initial")["flip"] is False and default.resources().get("gpu") is None
+
+
+def test_unknown_model_in_the_train_list_is_named(repo_root):
+    from e3d.config import load_config
+    from e3d.train.workflow import TrainConfig
+
+    cfg = load_config(repo_root / "config/config.yaml")
+    cfg["train"]["models"] = ["e3d-xl"]
+    with pytest.raises(ValueError, match="e3d-xl"):
+        TrainConfig(cfg)

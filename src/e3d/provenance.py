@@ -64,6 +64,8 @@ STAGE_MODULES: dict[str, tuple[str, ...]] = {
     "train": COMMON + ("train", "arch", "data", "commands/train.py"),
     # Evaluation rebuilds the model and its clips with the training code; it changes when that does.
     "evaluate": COMMON + ("evaluate", "train", "arch", "data", "commands/evaluate.py"),
+    "search": COMMON + ("score", "search", "arch/spec.py", "arch/builtins.py", "arch/cost.py", "arch/space.py",
+                        "commands/score.py", "commands/search.py"),
 }
 
 

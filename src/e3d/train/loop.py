@@ -8,6 +8,7 @@ metrics.parquet (one row per epoch) and arch.json (the model record). Resumable 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import time
 from dataclasses import dataclass
@@ -216,8 +217,12 @@ def _train(ctx, say, source, record, s: TrainSettings, out_dir: Path, state_dir:
             "settings": s.to_dict(), "run_digest": digest,
         })
         write_parquet(metrics_path, pd.DataFrame(history), Provenance.make(METRICS_SCHEMA, 1, config, modules))
+        # The spec of the network actually trained (with SE/activation options applied) when the builder
+        # exposes it, so profiling arch.json counts exactly this network.
+        eff = getattr(model, "spec", None)
+        spec = json.loads(eff.to_json()) if hasattr(eff, "to_json") else record.get("spec")
         write_json(out_dir / "arch.json", {"record": record, "num_classes": num_classes,
-                                            **({"spec": record["spec"]} if "spec" in record else {})},
+                                            **({"spec": spec} if spec is not None else {})},
                    Provenance.make(MODEL_RECORD_SCHEMA, 1, config, modules))
     dist.barrier()
     return TrainResult(model_path, metrics_path, history, resumed_from)

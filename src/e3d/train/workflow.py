@@ -22,6 +22,11 @@ class TrainConfig:
         self.eval = config["evaluate"]
         self.eval_kinds = ["multiview"] + (["single_frame"] if self.eval["single_frame_control"] else [])
         self.gpus = int(self.train["resources"]["gpus"])
+        chosen = self.train.get("models")
+        unknown = sorted(set(chosen or ()) - set(self.models))
+        if unknown:
+            raise ValueError(f"config: train.models names {unknown}, not in models (have {sorted(self.models)})")
+        self.trained = list(chosen) if chosen is not None else list(self.models)
 
     def settings(self, dataset: str, model: str) -> dict[str, Any]:
         """train.settings, then the dataset's overrides, then the model's; checked here so a bad value fails
@@ -91,7 +96,7 @@ class TrainConfig:
     def targets(self, datasets: list[str] | None = None) -> list[str]:
         out = []
         for ds in datasets or self.train["datasets"]:
-            for m in self.models:
+            for m in self.trained:
                 out += [f"{self.work}/eval/{ds}/{m}/{k}.metrics.json" for k in self.eval_kinds]
                 out.append(f"{self.work}/profile/{ds}/{m}/profile.json")
         return out
