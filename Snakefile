@@ -14,6 +14,7 @@ validate_config(config)
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/search.smk"
+include: "workflow/rules/train.smk"
 
 
 rule all:

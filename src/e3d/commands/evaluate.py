@@ -1,0 +1,69 @@
+"""`e3d evaluate`: multi-view evaluation of a trained model.pt on a frame store split."""
+
+from __future__ import annotations
+
+import json
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--model", required=True, help="model.pt written by `e3d train`")
+    p.add_argument("--store", required=True, help="frame store directory")
+    p.add_argument("--split", default="val")
+    p.add_argument("--views", default="center", choices=["center", "lcr"],
+                   help="center: K clips x 1 centre crop; lcr: K clips x 3 crops (left, centre, right)")
+    p.add_argument("--clips", type=int, default=1, help="K: clips uniformly spaced in time")
+    p.add_argument("--crop", type=int, default=None, help="test crop (default: the training crop)")
+    p.add_argument("--frames", type=int, default=None, help="frames per clip (default: the training clip length)")
+    p.add_argument("--sample-rate", type=int, default=None, help="frame stride (default: the training one)")
+    p.add_argument("--batch-size", type=int, default=8, help="clips per forward pass (bounds memory, not K)")
+    p.add_argument("--single-frame", action="store_true",
+                   help="the repeated-frame control: each clip is one frame repeated (should be near chance "
+                        "when classes need motion)")
+    p.add_argument("--workers", type=int, default=-1, help="DataLoader workers (-1: sized to the job's CPUs)")
+    p.add_argument("--scores", required=True, help="per-video scores Parquet to write")
+    p.add_argument("--metrics", required=True, help="metrics JSON to write")
+
+
+def run(args) -> int:
+    import torch
+
+    from e3d.artifacts import Provenance, write_json, write_parquet
+    from e3d.data.store import FrameStore
+    from e3d.evaluate.load import load_trained
+    from e3d.evaluate.run import evaluate, gflops_per_view, summary
+    from e3d.evaluate.views import ViewPlan
+    from e3d.provenance import STAGE_MODULES
+    from e3d.train.dist import job_cpus
+
+    model, ckpt = load_trained(args.model)
+    s = ckpt.get("settings", {})
+    plan = ViewPlan(
+        mode=args.views, clips=args.clips,
+        crop=args.crop or int(s.get("crop", 56)), frames=args.frames or int(s.get("frames", 8)),
+        sample_rate=args.sample_rate or int(s.get("sample_rate", 1)), single_frame=args.single_frame,
+    )
+    store = FrameStore(args.store)
+    if int(store.num_classes) != int(ckpt["num_classes"]):
+        from e3d.errors import UserError
+
+        raise UserError(f"{args.model}: trained for {ckpt['num_classes']} classes, but {args.store} has "
+                        f"{store.num_classes}")
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    cpus = job_cpus()
+    workers = args.workers if args.workers >= 0 else min(8, cpus - 1 if device == "cuda" else cpus // 4)
+    if device == "cpu":
+        torch.set_num_threads(max(1, cpus - workers))
+    gflops = gflops_per_view(model, plan.frames, plan.crop)
+    result = evaluate(model, store, plan, split=args.split, batch_size=args.batch_size,
+                      mean=tuple(s.get("mean", (0.45,) * 3)), std=tuple(s.get("std", (0.225,) * 3)),
+                      device=device, num_workers=max(0, workers), class_names=ckpt.get("class_names"))
+    params = sum(p.numel() for p in model.parameters())
+    config = {"model_digest": ckpt.get("run_digest"), "plan": plan.__dict__, "split": args.split}
+    modules = STAGE_MODULES.get("evaluate", ())
+    write_parquet(args.scores, result.scores, Provenance.make("eval_scores", 1, config, modules))
+    doc = summary(result, plan, gflops, int(ckpt["num_classes"]),
+                  {"split": args.split, "params": params, "model": str(args.model),
+                   "arch": ckpt["record"].get("source", ckpt["record"].get("kind"))})
+    write_json(args.metrics, doc, Provenance.make("eval_metrics", 1, config, modules))
+    print(json.dumps({k: doc[k] for k in ("top1", "top5", "videos", "gflops", "single_frame")}))
+    return 0

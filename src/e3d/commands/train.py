@@ -1,0 +1,69 @@
+"""`e3d train`: train a model from an architecture reference on a frame store.
+
+Run it under torchrun for several processes (`torchrun --standalone --nproc_per_node=N -m e3d.cli train ...`);
+plain `e3d train` is one process. Re-running with the same --state-dir resumes where the last run stopped.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from e3d.errors import UserError
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--store", required=True, help="frame store directory (holds manifest.json)")
+    p.add_argument("--arch", required=True,
+                   help="architecture reference: builtin:NAME, spec:FILE.json, search:ARCH.json, or a bare name/path")
+    p.add_argument("--out", required=True, help="output directory: model.pt, metrics.parquet, arch.json")
+    p.add_argument("--state-dir", required=True, help="resumable state (keep it outside the workflow's outputs)")
+    p.add_argument("--settings", default="{}", help="training settings as JSON, or @FILE with JSON/YAML")
+    p.add_argument("--split", default="train")
+    p.add_argument("--se-ratio", type=float, default=None, help="override the spec's SE ratio (Appendix F)")
+    p.add_argument("--act", default=None, help="override the spec's activation, e.g. relu (Appendix F)")
+    p.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp16", "fp32"],
+                   help="GPU autocast precision (auto = bf16); CPU training is always fp32")
+
+
+def read_settings(text: str) -> dict:
+    if text.startswith("@"):
+        path = Path(text[1:])
+        try:
+            raw = path.read_text()
+        except OSError as exc:
+            raise UserError(f"{path}: cannot read settings ({exc.strerror})") from exc
+        import yaml
+
+        data = yaml.safe_load(raw)
+        where = str(path)
+    else:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UserError(f"--settings: not valid JSON ({exc})") from exc
+        where = "--settings"
+    if not isinstance(data, dict):
+        raise UserError(f"{where}: training settings must be a mapping")
+    return data
+
+
+def run(args) -> int:
+    from e3d.data.store import FrameStore
+    from e3d.train.loop import train
+    from e3d.train.model_source import ModelOptions, resolve
+    from e3d.train.settings import TrainSettings
+
+    raw = read_settings(args.settings)
+    settings = TrainSettings.from_dict(raw)
+    record = resolve(args.arch, ModelOptions(frames=settings.frames, resolution=settings.crop,
+                                             se_ratio=args.se_ratio, act=args.act))
+    store = FrameStore(args.store)
+    config = {"settings": raw, "arch": args.arch, "se_ratio": args.se_ratio, "act": args.act}
+    result = train(store, record, settings, args.out, args.state_dir, split=args.split, config=config,
+                   precision=args.precision)
+    if result.metrics:
+        last = result.metrics[-1]
+        print(json.dumps({"model": str(result.model_path), "epochs": len(result.metrics),
+                          "final_loss": last["loss"], "final_train_accuracy": last["accuracy"]}))
+    return 0

@@ -1,0 +1,137 @@
+"""Training clips: which video each process reads at each step, and the random spatial augmentation.
+
+Every random choice for a sample is drawn from a generator seeded by (seed, epoch, position in the epoch),
+never from a global or per-worker RNG. So a sample's pixels do not depend on the number of processes, the
+number of DataLoader workers or whether the run was resumed: 1 process with batch 2B sees exactly the
+clips that 2 processes with batch B see, and a resumed run continues with the clips it would have read.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from e3d.errors import UserError
+from e3d.train.settings import TrainSettings
+
+
+class ClipSource(Protocol):
+    """What training and evaluation need from a frame store (e3d.data.store.FrameStore has it)."""
+
+    videos: Any  # DataFrame: video_id, label, split, num_frames, ...
+    num_classes: int
+
+    def read_clip(self, video_id: str, indices: Any) -> np.ndarray:  # uint8 [T, H, W, 3]
+        ...
+
+
+def split_rows(source: ClipSource, split: str) -> Any:
+    videos = source.videos
+    rows = videos[videos["split"] == split].reset_index(drop=True)
+    if rows.empty:
+        have = sorted(set(videos["split"]))
+        raise UserError(f"the frame store has no videos in split {split!r} (splits present: {have})")
+    return rows
+
+
+# ---- pixel transforms on float tensors [3, T, H, W] ----
+def to_tensor(clip: np.ndarray) -> torch.Tensor:
+    if clip.ndim != 4 or clip.shape[-1] != 3:
+        raise ValueError(f"expected a uint8 clip [T, H, W, 3], got shape {clip.shape}")
+    return torch.from_numpy(np.ascontiguousarray(clip)).permute(3, 0, 1, 2).float().div_(255.0)
+
+
+def resize_short_side(x: torch.Tensor, size: int) -> torch.Tensor:
+    _, _, h, w = x.shape
+    if min(h, w) == size:
+        return x
+    if h <= w:
+        nh, nw = size, max(size, round(w * size / h))
+    else:
+        nh, nw = max(size, round(h * size / w)), size
+    # Frames are the batch dimension; antialias keeps downscaled frames free of aliasing.
+    y = F.interpolate(x.transpose(0, 1), size=(nh, nw), mode="bilinear", align_corners=False, antialias=True)
+    return y.transpose(0, 1).contiguous()
+
+
+def crop(x: torch.Tensor, top: int, left: int, size: int) -> torch.Tensor:
+    return x[:, :, top : top + size, left : left + size]
+
+
+def normalize(x: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
+    m = torch.tensor(mean, dtype=x.dtype).view(3, 1, 1, 1)
+    s = torch.tensor(std, dtype=x.dtype).view(3, 1, 1, 1)
+    return (x - m) / s
+
+
+def train_augment(clip: np.ndarray, s: TrainSettings, rng: np.random.Generator) -> torch.Tensor:
+    """Random short-side scale, random square crop, optional horizontal flip, normalisation."""
+    x = to_tensor(clip)
+    lo, hi = s.short_side_scale
+    x = resize_short_side(x, max(s.crop, round(s.crop * rng.uniform(lo, hi))))
+    _, _, h, w = x.shape
+    top = int(rng.integers(0, h - s.crop + 1))
+    left = int(rng.integers(0, w - s.crop + 1))
+    x = crop(x, top, left, s.crop)
+    if s.flip and rng.random() < 0.5:
+        x = x.flip(-1)
+    return normalize(x, s.mean, s.std).contiguous()
+
+
+def sample_rng(seed: int, epoch: int, position: int) -> np.random.Generator:
+    return np.random.default_rng([seed, epoch, position])
+
+
+class TrainClips(torch.utils.data.Dataset):
+    """Indexed by (epoch, position, row) keys produced by EpochSampler."""
+
+    def __init__(self, source: ClipSource, rows: Any, settings: TrainSettings):
+        from e3d.data.sampling import random_clip_indices
+
+        self._pick = random_clip_indices
+        self.source = source
+        self.ids = rows["video_id"].astype(str).tolist()
+        self.labels = rows["label"].astype(int).tolist()
+        self.frames = rows["num_frames"].astype(int).tolist()
+        self.s = settings
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, key: tuple[int, int, int]) -> tuple[torch.Tensor, int]:
+        epoch, position, row = key
+        rng = sample_rng(self.s.seed, epoch, position)
+        idx = self._pick(self.frames[row], self.s.frames, self.s.sample_rate, rng)
+        clip = self.source.read_clip(self.ids[row], idx)
+        return train_augment(clip, self.s, rng), self.labels[row]
+
+
+class EpochSampler(torch.utils.data.Sampler):
+    """This rank's keys for one epoch, from `start_step` on; every step uses `batch` keys per rank.
+
+    The epoch's order is one permutation shared by all ranks; step s of rank r takes positions
+    [s*B*W + r*B, s*B*W + (r+1)*B). Incomplete global batches at the epoch end are dropped so every rank
+    makes the same number of steps.
+    """
+
+    def __init__(self, num_samples: int, batch: int, world: int, rank: int, seed: int, epoch: int, start_step: int = 0):
+        self.n, self.batch, self.world, self.rank = num_samples, batch, world, rank
+        self.seed, self.epoch, self.start_step = seed, epoch, start_step
+
+    @staticmethod
+    def steps_per_epoch(num_samples: int, batch: int, world: int) -> int:
+        return num_samples // (batch * world)
+
+    def __len__(self) -> int:
+        return max(0, self.steps_per_epoch(self.n, self.batch, self.world) - self.start_step) * self.batch
+
+    def __iter__(self) -> Iterator[tuple[int, int, int]]:
+        perm = np.random.default_rng([self.seed, self.epoch, 0x5A3]).permutation(self.n)
+        g = self.batch * self.world
+        for step in range(self.start_step, self.steps_per_epoch(self.n, self.batch, self.world)):
+            for j in range(self.batch):
+                pos = step * g + self.rank * self.batch + j
+                yield (self.epoch, pos, int(perm[pos]))

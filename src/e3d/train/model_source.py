@@ -1,0 +1,147 @@
+"""Architecture references: where the network to train comes from, and how it becomes an nn.Module.
+
+An architecture reference is `KIND:VALUE` on the command line (`builtin:x3d-s`, `spec:net.json`,
+`search:work/search/e3d/stentr/S/arch.json`) or a bare name/path whose kind is guessed. Resolving one gives
+a *model record*: a small JSON-able dict that is stored in every checkpoint, so evaluation and later
+stages rebuild the same module from the checkpoint alone. Two registries keep the loop independent of
+model families: RESOLVERS (reference kind -> record) and BUILDERS (record kind -> nn.Module). A new model
+source (a DARTS genotype, an SGS-augmented network) registers one resolver and one builder.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch.nn as nn
+
+from e3d.errors import UserError
+
+
+class ArchRefError(UserError):
+    """An architecture reference that cannot be resolved; the message names the reference."""
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """What the training config may change about a resolved architecture."""
+
+    frames: int | None = None
+    resolution: int | None = None
+    se_ratio: float | None = None  # Appendix F: SE added for training (None = the spec's own)
+    act: str | None = None  # Appendix F: activation used for training (None = the spec's own)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+Resolver = Callable[[str, ModelOptions], dict[str, Any]]
+Builder = Callable[[dict[str, Any], int], nn.Module]
+RESOLVERS: dict[str, Resolver] = {}
+BUILDERS: dict[str, Builder] = {}
+
+
+def register_resolver(kind: str, fn: Resolver) -> None:
+    RESOLVERS[kind] = fn
+
+
+def register_builder(kind: str, fn: Builder) -> None:
+    BUILDERS[kind] = fn
+
+
+def split_ref(ref: str) -> tuple[str, str]:
+    kind, sep, value = ref.partition(":")
+    if sep and kind in RESOLVERS:
+        return kind, value
+    return guess_kind(ref), ref
+
+
+def guess_kind(ref: str) -> str:
+    p = Path(ref)
+    if p.suffix == ".json" or p.exists():
+        if not p.is_file():
+            raise ArchRefError(f"architecture {ref!r}: no such file")
+        try:
+            doc = json.loads(p.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ArchRefError(f"{ref}: not a readable JSON architecture ({exc})") from exc
+        return "search" if isinstance(doc, dict) and isinstance(doc.get("spec"), dict) else "spec"
+    return "builtin"
+
+
+def resolve(ref: str, options: ModelOptions = ModelOptions()) -> dict[str, Any]:
+    """Architecture reference -> model record (JSON-able, self-contained)."""
+    kind, value = split_ref(ref)
+    record = RESOLVERS[kind](value, options)
+    record.setdefault("source", ref)
+    return record
+
+
+def build(record: dict[str, Any], num_classes: int) -> nn.Module:
+    kind = record.get("kind")
+    if kind not in BUILDERS:
+        raise ArchRefError(f"model record of unknown kind {kind!r}; known: {sorted(BUILDERS)}")
+    return BUILDERS[kind](record, num_classes)
+
+
+def spec_of(record: dict[str, Any]):
+    """The ArchSpec behind a record, or None for model sources that have no spec."""
+    from e3d.arch.spec import spec_from_dict
+
+    return spec_from_dict(record["spec"]) if record.get("kind") == "spec" else None
+
+
+# ---- the spec family: built-in names, spec files, search results ----
+def _spec_record(spec, options: ModelOptions) -> dict[str, Any]:
+    spec = spec.with_input(resolution=options.resolution, frames=options.frames)
+    opts = {k: v for k, v in (("se_ratio", options.se_ratio), ("act", options.act)) if v is not None}
+    # Through JSON: plain lists and dicts, as the record is stored in checkpoints and arch.json.
+    return {"kind": "spec", "spec": json.loads(spec.to_json()), "build_options": opts}
+
+
+def _resolve_builtin(value: str, options: ModelOptions) -> dict[str, Any]:
+    from e3d.arch.builtins import get_builtin
+
+    try:
+        return _spec_record(get_builtin(value), options)
+    except UserError:
+        raise
+    except Exception as exc:  # get_builtin raises E3DError; keep the message, name the reference
+        raise ArchRefError(f"architecture builtin:{value}: {exc}") from exc
+
+
+def _resolve_spec_file(value: str, options: ModelOptions) -> dict[str, Any]:
+    try:
+        from e3d.arch.resolve import resolve_spec  # built-in names, JSON specs and the authors' format
+    except ImportError:
+        from e3d.arch.spec import load_spec_file as resolve_spec
+    return _spec_record(resolve_spec(value), options)
+
+
+def _resolve_search(value: str, options: ModelOptions) -> dict[str, Any]:
+    from e3d.arch.spec import SpecError, spec_from_dict
+    from e3d.artifacts import read_json
+
+    doc = read_json(value)
+    if not isinstance(doc.get("spec"), dict):
+        raise ArchRefError(f"{value}: search result carries no 'spec' object")
+    try:
+        spec = spec_from_dict(doc["spec"])
+    except SpecError as exc:
+        raise ArchRefError(f"{value}: {exc}") from exc
+    return _spec_record(spec, options)
+
+
+def _build_spec(record: dict[str, Any], num_classes: int) -> nn.Module:
+    from e3d.arch.spec import spec_from_dict
+    from e3d.models import build_model
+
+    return build_model(spec_from_dict(record["spec"]), num_classes, **record.get("build_options", {}))
+
+
+register_resolver("builtin", _resolve_builtin)
+register_resolver("spec", _resolve_spec_file)
+register_resolver("search", _resolve_search)
+register_builder("spec", _build_spec)

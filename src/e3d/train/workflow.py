@@ -1,0 +1,102 @@
+"""Helpers for workflow/rules/train.smk: each (dataset, model)'s settings, architecture input and resources.
+
+Kept in the library so the rule file holds only rules and these are unit-testable.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from typing import Any
+
+from e3d.train.settings import TrainSettings
+
+
+class TrainConfig:
+    """The `train`, `models` and `evaluate` config sections as the rule file needs them."""
+
+    def __init__(self, config: dict[str, Any]):
+        self.work = config["work_dir"]
+        self.train = config["train"]
+        self.models: dict[str, dict[str, Any]] = config["models"]
+        self.eval = config["evaluate"]
+        self.eval_kinds = ["multiview"] + (["single_frame"] if self.eval["single_frame_control"] else [])
+        self.gpus = int(self.train["resources"]["gpus"])
+        chosen = self.train.get("models")
+        unknown = sorted(set(chosen or ()) - set(self.models))
+        if unknown:
+            raise ValueError(f"config: train.models names {unknown}, not in models (have {sorted(self.models)})")
+        self.trained = list(chosen) if chosen is not None else list(self.models)
+
+    def settings(self, dataset: str, model: str) -> dict[str, Any]:
+        """train.settings, then the dataset's overrides, then the model's; checked here so a bad value fails
+        when the DAG is built, naming the dataset and model."""
+        merged = dict(self.train["settings"])
+        merged.update(self.train["dataset_settings"].get(dataset, {}))
+        merged.update(self._model(model).get("settings", {}))
+        try:
+            return TrainSettings.from_dict(merged).to_dict()
+        except Exception as exc:
+            raise ValueError(f"config: training settings for dataset {dataset!r}, model {model!r}: {exc}") from exc
+
+    def settings_arg(self, dataset: str, model: str) -> str:
+        return shlex.quote(json.dumps(self.settings(dataset, model), sort_keys=True))
+
+    def _model(self, model: str) -> dict[str, Any]:
+        if model not in self.models:
+            raise ValueError(f"config: no model {model!r} in models (have {sorted(self.models)})")
+        return self.models[model]
+
+    def arch_source(self, model: str) -> tuple[str | None, str]:
+        """(file the rule depends on, or None; the reference passed to `e3d train --arch`).
+        `search:RUN` names a search run of the search stage: its arch.json."""
+        ref = self._model(model)["arch"]
+        kind, _, value = ref.partition(":")
+        if kind == "search":
+            path = f"{self.work}/search/{value}/arch.json"
+            return path, f"search:{path}"
+        if kind == "spec":
+            return value, ref
+        return None, ref
+
+    def arch_inputs(self, model: str) -> list[str]:
+        path = self.arch_source(model)[0]
+        return [path] if path else []
+
+    def arch_arg(self, model: str) -> str:
+        return shlex.quote(self.arch_source(model)[1])
+
+    def model_flags(self, model: str) -> str:
+        m = self._model(model)
+        flags: list[str] = []
+        if m.get("se_ratio") is not None:
+            flags += ["--se-ratio", str(m["se_ratio"])]
+        if m.get("act") is not None:
+            flags += ["--act", m["act"]]
+        return " ".join(shlex.quote(f) for f in flags)
+
+    def resources(self) -> dict[str, Any]:
+        """For the SLURM executor: gpu/gpu_model/cpus_per_gpu only when GPUs are asked for. Never `tasks`:
+        the plugin would make it --ntasks-per-gpu and start the job once per GPU; torchrun starts the processes."""
+        r = self.train["resources"]
+        res: dict[str, Any] = {"mem_mb": r["mem_mb"], "runtime": r["runtime"]}
+        if self.gpus > 0:
+            res.update(gpu=self.gpus, cpus_per_gpu=r["cpus_per_gpu"])
+            if r["gpu_model"]:
+                res["gpu_model"] = r["gpu_model"]
+        return res
+
+    def threads(self) -> int:
+        r = self.train["resources"]
+        return self.gpus * r["cpus_per_gpu"] if self.gpus > 0 else r["cpus"]
+
+    def conda_env(self) -> str:
+        return "../../envs/gpu.yaml" if self.gpus > 0 else "../../envs/cpu.yaml"
+
+    def targets(self, datasets: list[str] | None = None) -> list[str]:
+        out = []
+        for ds in datasets or self.train["datasets"]:
+            for m in self.trained:
+                out += [f"{self.work}/eval/{ds}/{m}/{k}.metrics.json" for k in self.eval_kinds]
+                out.append(f"{self.work}/profile/{ds}/{m}/profile.json")
+        return out

@@ -1,0 +1,116 @@
+"""The train -> evaluate -> profile rules under the real snakemake (tiny data, a tiny spec-built model)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from test_train_cli import TINY_SPEC
+
+pytestmark = pytest.mark.slow
+
+
+def snakemake(repo_root, cli_env, *args):
+    return subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "--nolock", *map(str, args)],
+                          cwd=repo_root, capture_output=True, text=True, env=cli_env, timeout=600)
+
+
+def tiny_config(tmp_path, **train_over):
+    spec = tmp_path / "tiny.json"
+    spec.write_text(json.dumps(TINY_SPEC))
+    cfg = {
+        "work_dir": str(tmp_path / "work"), "logs_dir": str(tmp_path / "logs"), "results_dir": str(tmp_path / "res"),
+        "data": {"threads": 2, "datasets": {"synthetic": {
+            "format": "synthetic",
+            "synth": {"classes": 2, "clips_per_class": 4, "min_side": 32, "max_side": 40, "min_seconds": 0.6,
+                      "max_seconds": 1.0},
+            "extract": {"short_side": 32, "shards": 1},
+        }}},
+        "models": {"tiny": {"arch": f"spec:{spec}", "act": "relu"}},
+        "train": {"settings": {"epochs": 1, "batch_size": 2, "frames": 4, "crop": 24, "num_workers": 0,
+                               "checkpoint_every": 2}, **train_over},
+        "evaluate": {"views": "lcr", "clips": 2, "batch_size": 4},
+    }
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_dry_run_declares_gpu_resources_and_launches_torchrun(tmp_path, repo_root, cli_env):
+    cfg = tiny_config(tmp_path, resources={"gpus": 8, "gpu_model": "a100", "cpus_per_gpu": 12, "mem_mb": 64000,
+                                           "runtime": 600})
+    out = snakemake(repo_root, cli_env, "-n", "-p", "--configfile", cfg)
+    assert out.returncode == 0, out.stderr[-3000:]
+    text = out.stdout + out.stderr
+    train_job = text[text.index("rule train:") :].split("\n\n")[0]
+    for res in ("gpu=8", "gpu_model=a100", "cpus_per_gpu=12", "mem_mb=64000", "runtime=600"):
+        assert res in train_job, res
+    assert "tasks=" not in train_job  # the plugin would start the job once per GPU
+    assert "torchrun --standalone --nproc_per_node=$NPROC -m e3d.cli train" in text
+    assert f"--state-dir {tmp_path}/work/train_state/synthetic/tiny" in text  # outside the declared outputs
+    assert '"flip": false' in text  # the synthetic set's classes are directional
+    for job in ("train", "evaluate", "profile"):
+        assert f"rule {job}:" in text
+    assert "single_frame.metrics.json" in text and "multiview.metrics.json" in text
+
+
+def test_cpu_only_config_asks_for_no_gpu(tmp_path, repo_root, cli_env):
+    out = snakemake(repo_root, cli_env, "-n", "--configfile", tiny_config(tmp_path))
+    assert out.returncode == 0, out.stderr[-3000:]
+    text = out.stdout + out.stderr
+    train_job = text[text.index("rule train:") :].split("\n\n")[0]
+    assert "gpu" not in train_job.split("resources:")[1]
+
+
+def test_bad_override_fails_at_dag_time_naming_the_model(tmp_path, repo_root, cli_env):
+    cfg = yaml.safe_load(tiny_config(tmp_path).read_text())
+    cfg["models"]["tiny"]["settings"] = {"batch_size": 0}
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(cfg))
+    out = snakemake(repo_root, cli_env, "-n", "--configfile", tmp_path / "bad.yaml")
+    text = out.stdout + out.stderr
+    assert out.returncode != 0 and "model 'tiny'" in text and "batch_size" in text, text[-2000:]
+
+
+def test_train_and_evaluate_end_to_end_then_nothing_reruns(tmp_path, repo_root, cli_env):
+    cfg = tiny_config(tmp_path)
+    targets = [tmp_path / f"work/eval/synthetic/tiny/{k}.metrics.json" for k in ("multiview", "single_frame")]
+    out = snakemake(repo_root, cli_env, *targets, "--configfile", cfg)
+    assert out.returncode == 0, out.stderr[-3000:]
+    doc = json.loads(targets[0].read_text())
+    assert doc["gflops"].endswith("x 3 x 2") and doc["videos"] == 2
+    assert json.loads(targets[1].read_text())["single_frame"] is True
+    log = (tmp_path / "logs/train/synthetic/tiny.log").read_text()
+    assert "1 process(es) on cpu" in log
+    assert (tmp_path / "work/train_state/synthetic/tiny/last.pt").is_file()
+    again = snakemake(repo_root, cli_env, "-n", *targets, "--configfile", cfg)
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_paper_overlay_trains_its_own_model_list_on_8_gpus(repo_root):
+    from e3d.config import load_config
+    from e3d.train.workflow import TrainConfig
+
+    t = TrainConfig(load_config(repo_root / "config/config.yaml", repo_root / "config/paper.yaml"))
+    assert t.trained == ["e3d-s", "e3d-m", "e3d-l", "x3d-s", "x3d-m", "x3d-l"]
+    assert t.resources() == {"mem_mb": 240000, "runtime": 10080, "gpu": 8, "cpus_per_gpu": 8, "gpu_model": "a100"}
+    s = t.settings("kinetics400", "e3d-m")
+    assert (s["epochs"], s["lr"], s["warmup_epochs"], s["weight_decay"], s["momentum"]) == (256, 0.4, 15, 5e-5, 0.9)
+    assert (s["frames"], s["crop"]) == (16, 224)
+    assert t.settings("sthv2", "e3d-s")["flip"] is False and t.settings("sthv2", "e3d-s")["lr"] == 0.8
+    assert t.arch_source("e3d-s") == ("work/search/s/arch.json", "search:work/search/s/arch.json")
+    default = TrainConfig(load_config(repo_root / "config/config.yaml"))
+    assert default.settings("synthetic", "e3d-initial")["flip"] is False and default.resources().get("gpu") is None
+
+
+def test_unknown_model_in_the_train_list_is_named(repo_root):
+    from e3d.config import load_config
+    from e3d.train.workflow import TrainConfig
+
+    cfg = load_config(repo_root / "config/config.yaml")
+    cfg["train"]["models"] = ["e3d-xl"]
+    with pytest.raises(ValueError, match="e3d-xl"):
+        TrainConfig(cfg)

@@ -1,0 +1,93 @@
+# Training, multi-view evaluation and profiling of every (dataset, model) in config `train.datasets` x `models`.
+# train -> model.pt (+ metrics.parquet, arch.json); evaluate -> {multiview,single_frame}.metrics.json; profile.
+from e3d.train.workflow import TrainConfig
+
+TRAINING = TrainConfig(config)
+
+
+wildcard_constraints:
+    model=r"[A-Za-z0-9_.\-]+",
+    eval_kind="|".join(TRAINING.eval_kinds),
+
+
+rule train:
+    input:
+        store=f"{WORK}/data/{{dataset}}/frames/manifest.json",
+        arch=lambda w: TRAINING.arch_inputs(w.model),
+    output:
+        model=f"{WORK}/train/{{dataset}}/{{model}}/model.pt",
+        metrics=f"{WORK}/train/{{dataset}}/{{model}}/metrics.parquet",
+        arch=f"{WORK}/train/{{dataset}}/{{model}}/arch.json",
+    params:
+        settings=lambda w: TRAINING.settings_arg(w.dataset, w.model),
+        arch=lambda w: TRAINING.arch_arg(w.model),
+        flags=lambda w: TRAINING.model_flags(w.model),
+        precision=config["train"]["precision"],
+        # Resumable state lives outside the declared outputs: Snakemake deletes those before a rerun.
+        state=lambda w: f"{WORK}/train_state/{w.dataset}/{w.model}",
+        code=code_digest_param("train"),
+    log:
+        f"{LOGS}/train/{{dataset}}/{{model}}.log",
+    benchmark:
+        f"{LOGS}/train/{{dataset}}/{{model}}.benchmark.tsv"
+    threads: TRAINING.threads()
+    # gpu / gpu_model / cpus_per_gpu / mem_mb / runtime for the SLURM profile; no `tasks` (see TrainConfig).
+    resources:
+        **TRAINING.resources(),
+    conda:
+        TRAINING.conda_env()
+    # One process per GPU torch can see, or one CPU process when there is none.
+    shell:
+        "NPROC=$(python -m e3d.train.launch) && "
+        "torchrun --standalone --nproc_per_node=$NPROC -m e3d.cli train"
+        " --store $(dirname {input.store}) --arch {params.arch} --settings {params.settings} {params.flags}"
+        " --precision {params.precision} --out $(dirname {output.model}) --state-dir {params.state}"
+        " > {log} 2>&1"
+
+
+rule evaluate:
+    input:
+        store=f"{WORK}/data/{{dataset}}/frames/manifest.json",
+        model=rules.train.output.model,
+    output:
+        scores=f"{WORK}/eval/{{dataset}}/{{model}}/{{eval_kind}}.scores.parquet",
+        metrics=f"{WORK}/eval/{{dataset}}/{{model}}/{{eval_kind}}.metrics.json",
+    params:
+        cfg=config["evaluate"],
+        single=lambda w: "--single-frame" if w.eval_kind == "single_frame" else "",
+        crop=f"--crop {config['evaluate']['crop']}" if config["evaluate"]["crop"] else "",
+        code=code_digest_param("evaluate"),
+    log:
+        f"{LOGS}/eval/{{dataset}}/{{model}}/{{eval_kind}}.log",
+    benchmark:
+        f"{LOGS}/eval/{{dataset}}/{{model}}/{{eval_kind}}.benchmark.tsv"
+    threads: config["train"]["resources"]["cpus"]
+    conda:
+        TRAINING.conda_env()
+    shell:
+        "e3d evaluate --model {input.model} --store $(dirname {input.store}) --split {params.cfg[split]}"
+        " --views {params.cfg[views]} --clips {params.cfg[clips]} --batch-size {params.cfg[batch_size]}"
+        " {params.crop} {params.single} --scores {output.scores} --metrics {output.metrics} > {log} 2>&1"
+
+
+rule profile:
+    input:
+        arch=rules.train.output.arch,
+    output:
+        f"{WORK}/profile/{{dataset}}/{{model}}/profile.json",
+    params:
+        latency="--latency" if config["evaluate"]["latency"] else "",
+        code=code_digest_param("evaluate"),
+    log:
+        f"{LOGS}/profile/{{dataset}}/{{model}}.log",
+    conda:
+        TRAINING.conda_env()
+    shell:
+        "e3d profile {input.arch}"
+        " --resolution $(python -c \"import json; print(json.load(open('{input.arch}'))['spec']['resolution'])\")"
+        " --frames $(python -c \"import json; print(json.load(open('{input.arch}'))['spec']['frames'])\")"
+        " --classes $(python -c \"import json; print(json.load(open('{input.arch}'))['num_classes'])\")"
+        " {params.latency} --out {output} > {log} 2>&1"
+
+
+ALL_TARGETS.extend(TRAINING.targets())
