@@ -66,6 +66,9 @@ STAGE_MODULES: dict[str, tuple[str, ...]] = {
     "evaluate": COMMON + ("evaluate", "train", "arch", "data", "commands/evaluate.py"),
     "search": COMMON + ("score", "search", "arch/spec.py", "arch/builtins.py", "arch/cost.py", "arch/space.py",
                         "commands/score.py", "commands/search.py"),
+    # Tables read every stage's artifacts but import only their own code (and the paper's transcribed data,
+    # covered by e3d.tables.write.paper_data_files).
+    "tables": COMMON + ("tables", "commands/tables.py"),
 }
 
 

@@ -1,0 +1,280 @@
+"""Builders: stage artifacts (evaluation metrics, search outputs, Snakemake benchmark files, profiles) -> our rows,
+beside the paper's, written as a table (CSV + Parquet + HTML + meta) or a figure (PNG + CSV + meta).
+
+Every builder takes `inputs` (name -> list of artifact paths, as the rule passes them), `params` (the rule's
+settings, also quoted by the captions) and the output path. Model names come from the artifact paths'
+`{model}` directory (work/eval/{dataset}/{model}/multiview.metrics.json), so a row is named as in the config.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import pandas as pd
+
+from e3d.artifacts import read_json, read_parquet
+from e3d.errors import E3DError
+from e3d.tables import figures
+from e3d.tables.compare import compare_with_paper
+from e3d.tables.paper import load_paper_table, paper_table_meta
+from e3d.tables.write import table_provenance, write_table
+
+Inputs = Mapping[str, Sequence[str]]
+
+
+class BuildError(E3DError, ValueError):
+    """An artifact a table needs lacks a field, or a table has nothing to show."""
+
+
+def _eval_row(path: str) -> dict[str, Any]:
+    """One trained model's multi-view evaluation, as table columns."""
+    doc = read_json(path)
+    for key in ("top1", "top5", "gflops_per_view", "views", "frames", "crop", "params"):
+        if key not in doc:
+            raise BuildError(f"{path}: evaluation metrics lack {key!r} (written by an older `e3d evaluate`?)")
+    p = Path(path)
+    return {
+        "model": p.parent.name,
+        "dataset": p.parent.parent.name,
+        "frames": int(doc["frames"]),
+        "crop_px": int(doc["crop"]),
+        "params_m": float(doc["params"]) / 1e6,
+        "gflops": float(doc["gflops_per_view"]),
+        "views": f"{doc['views']['crops']}x{doc['views']['clips']}",
+        "gflops_total": float(doc["gflops_total_per_video"]),
+        "top1": 100.0 * float(doc["top1"]),
+        "top5": 100.0 * float(doc["top5"]),
+    }
+
+
+def eval_rows(paths: Sequence[str]) -> pd.DataFrame:
+    return pd.DataFrame([_eval_row(p) for p in paths])
+
+
+def _require_rows(frame: pd.DataFrame, what: str) -> None:
+    if frame.empty:
+        raise BuildError(f"{what}: no rows of ours (check the config: nothing trained or searched for it)")
+
+
+def _search_summary(path: str) -> dict[str, Any]:
+    doc = read_json(path)
+    p = Path(path)
+    s = doc.get("summary", {})
+    cfg = doc.get("search", {})
+    return {"run": p.parent.name, "score_kind": s.get("score_kind", cfg.get("score")),
+            "kernel_space": cfg.get("kernels"), "best_score": s.get("best_score"),
+            "search_gflops": s.get("best_gflops"), "search_seconds": s.get("seconds"),
+            "iterations": s.get("iterations"), "population": cfg.get("population")}
+
+
+def _run_models(params: Mapping[str, Any]) -> dict[str, str]:
+    """{search run: the trained model built from it} from the rule's params."""
+    return dict(params.get("run_models", {}))
+
+
+def _with_accuracy(rows: pd.DataFrame, evals: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
+    """Join the evaluation of the model trained from each search run (empty where none was trained)."""
+    run_models = _run_models(params)
+    rows = rows.copy()
+    rows["trained_model"] = rows["run"].map(lambda r: run_models.get(r, ""))
+    acc = evals.set_index("model") if not evals.empty else pd.DataFrame(columns=["top1", "top5"])
+    for col in ("top1", "top5"):
+        rows[col] = [float(acc.loc[m, col]) if m in acc.index else float("nan") for m in rows["trained_model"]]
+    return rows
+
+
+# -- tables -------------------------------------------------------------------------------------------------
+
+
+def _write(frame: pd.DataFrame, out: str, params: Mapping[str, Any], caption_table: str,
+           units: Mapping[str, str] | None = None) -> None:
+    meta = paper_table_meta(caption_table)
+    extra = {k: v for k, v in params.items() if isinstance(v, (str, int, float, bool, list, dict))}
+    write_table(frame, out, table_provenance(dict(params)), caption=meta["caption"], units=units, extra=extra)
+
+
+def table1(inputs: Inputs, params: Mapping[str, Any], out: str) -> None:
+    """X3D-S kernel placements: params, GFLOPs, HomoEntr, STEntr (analytic) and top-1 where the variant was trained."""
+    doc = read_json(inputs["variants"][0])
+    rows = pd.DataFrame([{"model": v["variant"], "params_m": v["params"] / 1e6, "gflops": v["gflops"],
+                          "homoentr": v["homoentr"], "stentr": v["stentr"]} for v in doc["variants"]])
+    evals = eval_rows(inputs.get("evals", []))
+    variant_models = dict(params.get("variant_models", {}))
+    acc = {m: t for m, t in zip(evals.get("model", []), evals.get("top1", []))}
+    rows["trained_model"] = rows["model"].map(lambda v: variant_models.get(v, ""))
+    rows["top1"] = [acc.get(m, float("nan")) for m in rows["trained_model"]]
+    out_frame = compare_with_paper(rows, load_paper_table("table1"),
+                                   paper_columns=["params_m", "gflops", "homoentr", "top1"])
+    _write(out_frame, out, params, "table1")
+
+
+def table2(inputs: Inputs, params: Mapping[str, Any], out: str) -> None:
+    evals = eval_rows(inputs["evals"])
+    _require_rows(evals, "Table 2")
+    cols = ["model", "dataset", "frames", "crop_px", "gflops", "views", "top1", "top5"]
+    out_frame = compare_with_paper(evals[cols], load_paper_table("table2"), on=("model", "dataset"),
+                                   paper_columns=["frames", "crop_px", "gflops", "views", "top1", "top5"])
+    _write(out_frame, out, params, "table2")
+
+
+def table3(inputs: Inputs, params: Mapping[str, Any], out: str) -> None:
+    evals = eval_rows(inputs["evals"])
+    _require_rows(evals, "Table 3")
+    cols = ["model", "frames", "params_m", "gflops", "views", "gflops_total", "top1", "top5"]
+    out_frame = compare_with_paper(evals[cols], load_paper_table("table3"),
+                                   paper_columns=["frames", "params_m", "gflops", "views", "top1", "top5"])
+    _write(out_frame, out, params, "table3")
+
+
+def read_benchmark(path: str) -> dict[str, float]:
+    """A Snakemake benchmark TSV: wall seconds (`s`) and CPU seconds (`cpu_time`) of the job."""
+    try:
+        frame = pd.read_csv(path, sep="\t")
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise BuildError(f"{path}: not a readable Snakemake benchmark file ({exc})") from exc
+    missing = [c for c in ("s", "cpu_time") if c not in frame.columns]
+    if missing or frame.empty:
+        raise BuildError(f"{path}: benchmark file lacks column(s) {missing or ['(no rows)']}")
+    last = frame.iloc[-1]  # with --benchmark-repeats the last repeat is the one whose outputs exist
+    return {"wall_time_s": float(last["s"]), "cpu_time_s": float(last["cpu_time"])}
+
+
+def search_energy_kwh(cpu_time_s: float, watts_per_core: float) -> float:
+    """Energy of a CPU search: busy core-seconds x the configured power of one busy core."""
+    if cpu_time_s < 0 or watts_per_core <= 0:
+        raise BuildError(f"search energy needs cpu_time_s >= 0 and watts_per_core > 0, got {cpu_time_s}, {watts_per_core}")
+    return cpu_time_s * watts_per_core / 3.6e6
+
+
+def table4(inputs: Inputs, params: Mapping[str, Any], out: str) -> None:
+    archs = inputs["archs"]
+    benches = inputs["benchmarks"]
+    if len(archs) != len(benches):
+        raise BuildError(f"Table 4: {len(archs)} search outputs but {len(benches)} benchmark files")
+    watts = float(params["watts_per_core"])
+    rows = []
+    for arch, bench in zip(archs, benches):
+        s = _search_summary(arch)
+        b = read_benchmark(bench)
+        rows.append({"run": s["run"], "search_devices": "CPU", "device_count": 1,
+                     "device_name": str(params["search_device"]), "device_power_w": watts,
+                     "wall_time_s": b["wall_time_s"], "cpu_time_s": b["cpu_time_s"],
+                     "search_time_h": b["wall_time_s"] / 3600.0,
+                     "energy_kwh": search_energy_kwh(b["cpu_time_s"], watts), "gflops": s["search_gflops"]})
+    rows = _with_accuracy(pd.DataFrame(rows), eval_rows(inputs.get("evals", [])), params)
+    # the paper names rows by model (E3D-M); ours by the search run's paper name where configured, else the run
+    names = dict(params.get("run_names", {}))
+    rows.insert(0, "model", rows["run"].map(lambda r: names.get(r, f"search-{r}")))
+    rows = rows.drop(columns=["top5"])
+    out_frame = compare_with_paper(rows, load_paper_table("table4"),
+                                   paper_columns=["device_name", "device_power_w", "search_time_h", "energy_kwh",
+                                                  "gflops", "top1"])
+    _write(out_frame, out, params, "table4", units={"device_power_w": "W/core"})
+
+
+def table11(inputs: Inputs, params: Mapping[str, Any], out: str) -> None:
+    """Searched with HomoEntr vs STEntr (and any other trained model): GFLOPs, top-1/top-5."""
+    evals = eval_rows(inputs.get("evals", []))
+    runs = pd.DataFrame([_search_summary(p) for p in inputs["archs"]])
+    runs = _with_accuracy(runs, evals, params)
+    names = dict(params.get("run_names", {}))
+    runs["model"] = runs["run"].map(lambda r: names.get(r, f"search-{r}"))
+    rows = runs.rename(columns={"score_kind": "score", "search_gflops": "gflops"})[
+        ["model", "run", "score", "gflops", "best_score", "trained_model", "top1", "top5"]]
+    out_frame = compare_with_paper(rows, load_paper_table("table11"),
+                                   paper_columns=["score", "frames", "crop_px", "gflops", "top1", "top5"])
+    _write(out_frame, out, params, "table11")
+
+
+def table12(inputs: Inputs, params: Mapping[str, Any], out: str) -> None:
+    """Kernel search spaces: the best STEntr found in each and the accuracy of its model where trained."""
+    runs = pd.DataFrame([_search_summary(p) for p in inputs["archs"]])
+    runs = _with_accuracy(runs, eval_rows(inputs.get("evals", [])), params)
+    rows = runs.rename(columns={"search_gflops": "gflops", "best_score": "stentr"})[
+        ["kernel_space", "run", "gflops", "stentr", "trained_model", "top1"]]
+    out_frame = compare_with_paper(rows, load_paper_table("table12"), on=("kernel_space",),
+                                   paper_columns=["gflops", "top1", "stentr"])
+    _write(out_frame, out, params, "table12")
+
+
+def _profile_row(path: str) -> dict[str, Any]:
+    doc = read_json(path)
+    lat = doc.get("latency") if isinstance(doc.get("latency"), dict) else doc
+    missing = [k for k in ("latency_ms", "throughput_clips_s") if k not in lat]
+    if missing:
+        raise BuildError(f"{path}: profile lacks {missing} (run the profile rule with evaluate.latency: true)")
+    p = Path(path)
+    return {"model": p.parent.name, "dataset": p.parent.parent.name, "device_name": str(lat.get("device", doc.get("device", ""))),
+            "gflops": float(doc.get("gflops", float("nan"))), "params_m": float(doc.get("params", float("nan"))) / 1e6,
+            "latency_ms": float(lat["latency_ms"]), "throughput_clips_s": float(lat["throughput_clips_s"])}
+
+
+def table13(inputs: Inputs, params: Mapping[str, Any], out: str) -> None:
+    rows = pd.DataFrame([_profile_row(p) for p in inputs["profiles"]])
+    _require_rows(rows, "Table 13")
+    acc = eval_rows(inputs.get("evals", []))
+    if not acc.empty:
+        rows = rows.merge(acc[["model", "dataset", "top1"]], on=["model", "dataset"], how="left")
+    out_frame = compare_with_paper(rows, load_paper_table("table13"), on=("model",),
+                                   paper_columns=["gflops", "params_m", "top1", "latency_ms", "throughput_clips_s"])
+    _write(out_frame, out, params, "table13")
+
+
+# -- figures ------------------------------------------------------------------------------------------------
+
+
+def _figure_meta(params: Mapping[str, Any]) -> dict[str, Any]:
+    return {"provenance": figures.figure_provenance(dict(params)),
+            "extra": {k: v for k, v in params.items() if isinstance(v, (str, int, float, bool))}}
+
+
+def fig2(inputs: Inputs, params: Mapping[str, Any], out: str) -> None:
+    """Accuracy vs STEntr and HomoEntr of the Table 1 variants that were trained."""
+    doc = read_json(inputs["variants"][0])
+    evals = eval_rows(inputs.get("evals", []))
+    acc = dict(zip(evals.get("model", []), evals.get("top1", [])))
+    variant_models = dict(params.get("variant_models", {}))
+    rows = pd.DataFrame([{"model": v["variant"], "stentr": v["stentr"], "homoentr": v["homoentr"],
+                          "top1": acc.get(variant_models.get(v["variant"], ""), float("nan"))}
+                         for v in doc["variants"]])
+    rows = rows.dropna(subset=["top1"])
+    if len(rows) < 2:
+        raise BuildError("Figure 2: needs at least two trained kernel-placement variants (tables.variant_models)")
+    figures.accuracy_vs_scores(rows, out, **_figure_meta(params))
+
+
+def fig5(inputs: Inputs, params: Mapping[str, Any], out: str) -> None:
+    """Accuracy vs GFLOPs: our trained models beside the paper's Table 3 rows."""
+    ours = eval_rows(inputs["evals"])
+    _require_rows(ours, "Figure 5")
+    ours = ours[["model", "gflops", "top1"]].assign(family="ours")
+    paper = load_paper_table("table3")[["model", "gflops", "top1"]].dropna().assign(family="paper (Table 3)")
+    figures.accuracy_vs_gflops(pd.concat([ours, paper], ignore_index=True), out, **_figure_meta(params))
+
+
+def search_traces(inputs: Inputs, params: Mapping[str, Any], out: str) -> None:
+    frames = []
+    for path in inputs["traces"]:
+        t = read_parquet(path)
+        missing = [c for c in ("iteration", "best_score", "median_score") if c not in t.columns]
+        if missing:
+            raise BuildError(f"{path}: search trace lacks column(s) {missing}")
+        frames.append(t.assign(run=Path(path).parent.name))
+    if not frames:
+        raise BuildError("search traces: no search runs configured")
+    trace = pd.concat(frames, ignore_index=True)
+    figures.search_traces(trace.rename(columns={"best_score": "best", "median_score": "median"}), out, run="run",
+                          ylabel="score", **_figure_meta(params))
+
+
+BUILDERS: dict[str, Callable[[Inputs, Mapping[str, Any], str], None]] = {
+    "table1": table1, "table2": table2, "table3": table3, "table4": table4, "table11": table11,
+    "table12": table12, "table13": table13, "fig2": fig2, "fig5": fig5, "search_traces": search_traces,
+}
+
+
+def build(name: str, inputs: Inputs, params: Mapping[str, Any], out: str) -> None:
+    if name not in BUILDERS:
+        raise BuildError(f"no table or figure {name!r}; known: {', '.join(BUILDERS)}")
+    BUILDERS[name](inputs, params, out)

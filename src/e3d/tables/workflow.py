@@ -1,0 +1,192 @@
+"""Helpers for workflow/rules/tables.smk: which tables exist for the configured datasets, each one's input
+artifacts, and the params its caption quotes. Kept in the library so the rule file holds only rules.
+
+Table datasets are named as in the file names (results/table3_k400.csv). A name is a `data.datasets` entry, or
+one of the paper's names (k400, sthv1, sthv2), which stands for the one configured dataset of that format: with
+config/paper.yaml, results/table3_k400.csv is built from the dataset configured with `format: kinetics400`.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import shlex
+from pathlib import Path
+from typing import Any
+
+from e3d.errors import E3DError
+from e3d.tables.report import FLOPS_CONVENTION
+
+# paper name -> (data format, how the paper names it)
+PAPER_DATASETS = {"k400": ("kinetics400", "Kinetics-400"), "sthv1": ("sthv1", "Something-Something V1"),
+                  "sthv2": ("sthv2", "Something-Something V2")}
+
+
+class TablesConfigError(E3DError, ValueError):
+    """A table asked for a dataset, search run or model the config does not have."""
+
+
+def cpu_model_name() -> str:
+    """This machine's CPU model, for Table 4's device column when none is configured."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "CPU"
+
+
+class TablesConfig:
+    """The `tables` section (with `data`, `search`, `train`, `models`, `evaluate`) as the rule file needs it."""
+
+    def __init__(self, config: dict[str, Any]):
+        self.work = config["work_dir"]
+        self.results = config["results_dir"]
+        self.cfg = config["tables"]
+        self.data = config["data"]["datasets"]
+        self.search_runs = config["search"]["runs"]
+        self.variants_enabled = bool(config["search"]["x3d_kernel_variants"]["enabled"])
+        self.models = config["models"]
+        chosen = config["train"].get("models")
+        self.trained = list(chosen) if chosen is not None else list(self.models)
+        self.train_datasets = list(config["train"]["datasets"])
+        self.evaluate = config["evaluate"]
+        self.resources = config["train"]["resources"]
+        self.datasets = list(self.cfg["datasets"]) if self.cfg.get("datasets") else self.train_datasets
+
+    # -- datasets ---------------------------------------------------------------------------------------------
+
+    def data_name(self, dataset: str) -> str:
+        """The `data.datasets` entry a table's dataset name stands for; an error saying how to configure it."""
+        if dataset in self.data:
+            entry = self.data[dataset]
+            if entry["format"] != "synthetic" and not entry.get("root"):
+                raise TablesConfigError(self._no_root(dataset, entry["format"], dataset))
+            return dataset
+        if dataset in PAPER_DATASETS:
+            fmt, _ = PAPER_DATASETS[dataset]
+            names = [n for n, d in self.data.items() if d["format"] == fmt]
+            if len(names) > 1:
+                raise TablesConfigError(f"tables: dataset {dataset!r} is ambiguous: data.datasets {names} all have "
+                                        f"format {fmt}; name the one to use {dataset!r}")
+            if names and self.data[names[0]].get("root"):
+                return names[0]
+            raise TablesConfigError(self._no_root(dataset, fmt, names[0] if names else dataset))
+        raise TablesConfigError(f"tables: no dataset {dataset!r}: data.datasets has {sorted(self.data)} "
+                                f"(paper names {sorted(PAPER_DATASETS)} stand for the dataset of their format)")
+
+    @staticmethod
+    def _no_root(dataset: str, fmt: str, name: str) -> str:
+        label = PAPER_DATASETS.get(dataset, (fmt, fmt))[1]
+        return (f"the {dataset} data root is not configured: {label} videos are needed for this table. Set it in a "
+                f"config file passed with --configfile (data: {{datasets: {{{name}: {{format: {fmt}, root: "
+                f"/path/to/{fmt}}}}}}}) or on the command line: --config "
+                f"'data={{\"datasets\": {{\"{name}\": {{\"format\": \"{fmt}\", \"root\": \"/path/to/{fmt}\"}}}}}}'")
+
+    # -- inputs -----------------------------------------------------------------------------------------------
+
+    def evals(self, dataset: str, models: list[str] | None = None) -> list[str]:
+        data = self.data_name(dataset)
+        return [f"{self.work}/eval/{data}/{m}/multiview.metrics.json" for m in (self.trained if models is None else models)]
+
+    def run_models(self, runs: list[str]) -> dict[str, str]:
+        """{search run: the first trained model built from it}."""
+        out: dict[str, str] = {}
+        for m in self.trained:
+            kind, _, value = str(self.models[m]["arch"]).partition(":")
+            if kind == "search" and value in runs and value not in out:
+                out[value] = m
+        return out
+
+    def runs(self, key: str) -> list[str]:
+        """The configured runs of a table that the search section has (Table 4: s/m/l, ...)."""
+        return [r for r in self.cfg[key] if r in self.search_runs]
+
+    def archs(self, runs: list[str]) -> list[str]:
+        return [f"{self.work}/search/{r}/arch.json" for r in runs]
+
+    def benchmarks(self, runs: list[str], logs: str) -> list[str]:
+        return [f"{logs}/search/{r}.benchmark.tsv" for r in runs]
+
+    def search_evals(self, dataset: str, key: str) -> list[str]:
+        return self.evals(dataset, list(self.run_models(self.runs(key)).values()))
+
+    def variant_evals(self, dataset: str) -> list[str]:
+        return self.evals(dataset, [m for m in self.cfg["variant_models"].values() if m in self.trained])
+
+    def profiles(self) -> list[str]:
+        data = self.data_name(self.inference_dataset)
+        return [f"{self.work}/profile/{data}/{m}/profile.json" for m in self.trained]
+
+    @property
+    def first_dataset(self) -> str:
+        if not self.datasets:
+            raise TablesConfigError("tables: no datasets (set tables.datasets or train.datasets)")
+        return self.datasets[0]
+
+    @property
+    def search_cost_dataset(self) -> str:
+        return self.cfg.get("search_cost_dataset") or self.first_dataset
+
+    @property
+    def inference_dataset(self) -> str:
+        return self.cfg.get("inference_dataset") or self.first_dataset
+
+    # -- params (quoted by the captions) ----------------------------------------------------------------------
+
+    def device(self) -> str:
+        if self.cfg.get("device"):
+            return self.cfg["device"]
+        r = self.resources
+        if int(r["gpus"]) > 0:
+            return f"{r['gpus']} x {r.get('gpu_model') or 'GPU'} (train.resources)"
+        return f"CPU, {r['cpus']} cores (train.resources)"
+
+    def search_device(self) -> str:
+        return self.cfg.get("search_device") or cpu_model_name()
+
+    def views(self) -> str:
+        e = self.evaluate
+        crops = 3 if e["views"] == "lcr" else 1
+        return f"{crops}x{e['clips']} ({e['views']}, crops x clips)"
+
+    def common_params(self) -> dict[str, Any]:
+        return {"device": self.device(), "views": self.views(), "flops_convention": FLOPS_CONVENTION}
+
+    @staticmethod
+    def cli_args(inputs: dict[str, list[str]], params: dict[str, Any]) -> str:
+        """`--input NAME=PATH ... --params JSON` for `e3d tables` (paths in the rule's input order)."""
+        parts = [f"--input {shlex.quote(f'{k}={p}')}" for k, paths in inputs.items() for p in paths]
+        parts.append(f"--params {shlex.quote(json.dumps(params, sort_keys=True))}")
+        return " ".join(parts)
+
+    # -- targets ----------------------------------------------------------------------------------------------
+
+    def sth_pair(self) -> bool:
+        return all(d in self.datasets for d in ("sthv1", "sthv2"))
+
+    def targets(self) -> list[str]:
+        res = self.results
+        out: list[str] = []
+        for ds in self.datasets:
+            self.data_name(ds)  # an unconfigured dataset fails here, with how to configure it
+            out.append(f"{res}/table3_{ds}.csv")
+            out.append(f"{res}/fig5_accuracy_vs_gflops_{ds}.png")
+            if self.variants_enabled:
+                out.append(f"{res}/table1_kernels_{ds}.csv")
+                if len([m for m in self.cfg["variant_models"].values() if m in self.trained]) >= 2:
+                    out.append(f"{res}/fig2_accuracy_vs_scores_{ds}.png")
+            if self.runs("table11_runs"):
+                out.append(f"{res}/table11_scores_{ds}.csv")
+            if self.runs("table12_runs"):
+                out.append(f"{res}/table12_kernel_space_{ds}.csv")
+        if self.sth_pair():
+            out.append(f"{res}/table2_sth.csv")
+        if self.runs("table4_runs"):
+            out.append(f"{res}/table4_search_cost.csv")
+        if self.search_runs:
+            out.append(f"{res}/search_traces.png")
+        if self.cfg["table13"] and self.trained:
+            out.append(f"{res}/table13_inference.csv")
+        return out
