@@ -57,13 +57,22 @@ def _require_rows(frame: pd.DataFrame, what: str) -> None:
         raise BuildError(f"{what}: no rows of ours (check the config: nothing trained or searched for it)")
 
 
+def _kernel_space(kernels: Any) -> str | None:
+    """The search space as the paper prints it: "1x3x3,1x5x5,3x3x3" (search configs store a list or a string)."""
+    if kernels is None:
+        return None
+    if isinstance(kernels, str):
+        return kernels.replace(" ", "")
+    return ",".join("x".join(str(k) for k in kern) if isinstance(kern, (list, tuple)) else str(kern) for kern in kernels)
+
+
 def _search_summary(path: str) -> dict[str, Any]:
     doc = read_json(path)
     p = Path(path)
     s = doc.get("summary", {})
     cfg = doc.get("search", {})
     return {"run": p.parent.name, "score_kind": s.get("score_kind", cfg.get("score")),
-            "kernel_space": cfg.get("kernels"), "best_score": s.get("best_score"),
+            "kernel_space": _kernel_space(cfg.get("kernels")), "best_score": s.get("best_score"),
             "search_gflops": s.get("best_gflops"), "search_seconds": s.get("seconds"),
             "iterations": s.get("iterations"), "population": cfg.get("population")}
 
@@ -88,10 +97,11 @@ def _with_accuracy(rows: pd.DataFrame, evals: pd.DataFrame, params: Mapping[str,
 
 
 def _write(frame: pd.DataFrame, out: str, params: Mapping[str, Any], caption_table: str,
-           units: Mapping[str, str] | None = None) -> None:
+           units: Mapping[str, str] | None = None, decimals: Mapping[str, int] | None = None) -> None:
     meta = paper_table_meta(caption_table)
     extra = {k: v for k, v in params.items() if isinstance(v, (str, int, float, bool, list, dict))}
-    write_table(frame, out, table_provenance(dict(params)), caption=meta["caption"], units=units, extra=extra)
+    write_table(frame, out, table_provenance(dict(params)), caption=meta["caption"], units=units, decimals=decimals,
+                extra=extra)
 
 
 def table1(inputs: Inputs, params: Mapping[str, Any], out: str) -> None:
@@ -170,7 +180,8 @@ def table4(inputs: Inputs, params: Mapping[str, Any], out: str) -> None:
     out_frame = compare_with_paper(rows, load_paper_table("table4"),
                                    paper_columns=["device_name", "device_power_w", "search_time_h", "energy_kwh",
                                                   "gflops", "top1"])
-    _write(out_frame, out, params, "table4", units={"device_power_w": "W/core"})
+    _write(out_frame, out, params, "table4", units={"device_power_w": "W/core"},
+           decimals={"device_power_w": 2, "device_count": 0})
 
 
 def table11(inputs: Inputs, params: Mapping[str, Any], out: str) -> None:
@@ -179,7 +190,10 @@ def table11(inputs: Inputs, params: Mapping[str, Any], out: str) -> None:
     runs = pd.DataFrame([_search_summary(p) for p in inputs["archs"]])
     runs = _with_accuracy(runs, evals, params)
     names = dict(params.get("run_names", {}))
-    runs["model"] = runs["run"].map(lambda r: names.get(r, f"search-{r}"))
+    # the paper names the two searches "E3D-S (HomoEntr)" / "E3D-S (STEntr)": the score is part of the name
+    label = {"stentr": "STEntr", "homoentr": "HomoEntr"}
+    runs["model"] = [n if "(" in n else f"{n} ({label.get(k, k)})"
+                     for n, k in zip(runs["run"].map(lambda r: names.get(r, f"search-{r}")), runs["score_kind"])]
     rows = runs.rename(columns={"score_kind": "score", "search_gflops": "gflops"})[
         ["model", "run", "score", "gflops", "best_score", "trained_model", "top1", "top5"]]
     out_frame = compare_with_paper(rows, load_paper_table("table11"),

@@ -169,8 +169,9 @@ class TablesConfig:
     def targets(self) -> list[str]:
         res = self.results
         out: list[str] = []
+        # Unconfigured datasets are not checked here: a target that needs one fails when the DAG is built, with
+        # how to configure it, while targets that do not (results/table3_k400.csv alone) still build.
         for ds in self.datasets:
-            self.data_name(ds)  # an unconfigured dataset fails here, with how to configure it
             out.append(f"{res}/table3_{ds}.csv")
             out.append(f"{res}/fig5_accuracy_vs_gflops_{ds}.png")
             if self.variants_enabled:
