@@ -12,28 +12,6 @@ TABLES_CODE = code_digest(*STAGE_MODULES["tables"], *paper_data_files())
 report: "../report/workflow.rst"
 
 
-def _table_outputs(stem, name, sub, labels):
-    """CSV (download) and HTML (shown inline) of one table, both with the table's caption; Parquet + meta beside."""
-    caption = f"../report/{name}.rst"
-    return {
-        "csv": report(f"{RESULTS}/{stem}.csv", caption=caption, category="Tables", subcategory=sub,
-                      labels={**labels, "format": "csv"}),
-        "html": report(f"{RESULTS}/{stem}.html", caption=caption, category="Tables", subcategory=sub,
-                       labels={**labels, "format": "html"}),
-        "parquet": f"{RESULTS}/{stem}.parquet",
-        "meta": f"{RESULTS}/{stem}.meta.json",
-    }
-
-
-def _figure_outputs(stem, name, sub, labels):
-    return {
-        "png": report(f"{RESULTS}/{stem}.png", caption=f"../report/{name}.rst", category="Figures", subcategory=sub,
-                      labels=labels),
-        "csv": f"{RESULTS}/{stem}.csv",
-        "meta": f"{RESULTS}/{stem}.meta.json",
-    }
-
-
 TABLE_SHELL = "e3d tables {params.name} --out {params.out} {params.args} > {log} 2>&1"
 
 
@@ -42,7 +20,7 @@ rule table1_kernels:
         variants=f"{WORK}/search/x3d_kernel_variants.json",
         evals=lambda w: TABLES.variant_evals(w.dataset),
     output:
-        **_table_outputs("table1_kernels_{dataset}", "table1_kernels", "Table 1",
+        **TABLES.table_outputs(report, "table1_kernels_{dataset}", "table1_kernels", "Table 1",
                          {"table": "Table 1", "dataset": "{dataset}"}),
     params:
         name="table1",
@@ -56,6 +34,8 @@ rule table1_kernels:
         code=TABLES_CODE,
     log:
         f"{LOGS}/tables/table1_kernels_{{dataset}}.log",
+    conda:
+        "../../envs/cpu.yaml"
     shell:
         TABLE_SHELL
 
@@ -64,7 +44,7 @@ rule table2_sth:
     input:
         evals=lambda w: TABLES.evals("sthv1") + TABLES.evals("sthv2"),
     output:
-        **_table_outputs("table2_sth", "table2_sth", "Table 2", {"table": "Table 2", "dataset": "sthv1+sthv2"}),
+        **TABLES.table_outputs(report, "table2_sth", "table2_sth", "Table 2", {"table": "Table 2", "dataset": "sthv1+sthv2"}),
     params:
         name="table2",
         out=lambda w, output: output.csv,
@@ -75,6 +55,8 @@ rule table2_sth:
         code=TABLES_CODE,
     log:
         f"{LOGS}/tables/table2_sth.log",
+    conda:
+        "../../envs/cpu.yaml"
     shell:
         TABLE_SHELL
 
@@ -83,7 +65,7 @@ rule table3:
     input:
         evals=lambda w: TABLES.evals(w.dataset),
     output:
-        **_table_outputs("table3_{dataset}", "table3", "Table 3", {"table": "Table 3", "dataset": "{dataset}"}),
+        **TABLES.table_outputs(report, "table3_{dataset}", "table3", "Table 3", {"table": "Table 3", "dataset": "{dataset}"}),
     params:
         name="table3",
         out=lambda w, output: output.csv,
@@ -95,6 +77,8 @@ rule table3:
         code=TABLES_CODE,
     log:
         f"{LOGS}/tables/table3_{{dataset}}.log",
+    conda:
+        "../../envs/cpu.yaml"
     shell:
         TABLE_SHELL
 
@@ -105,7 +89,7 @@ rule table4_search_cost:
         benchmarks=TABLES.benchmarks(TABLES.runs("table4_runs"), LOGS),
         evals=lambda w: TABLES.search_evals(TABLES.search_cost_dataset, "table4_runs"),
     output:
-        **_table_outputs("table4_search_cost", "table4_search_cost", "Table 4", {"table": "Table 4"}),
+        **TABLES.table_outputs(report, "table4_search_cost", "table4_search_cost", "Table 4", {"table": "Table 4"}),
     params:
         name="table4",
         out=lambda w, output: output.csv,
@@ -120,6 +104,8 @@ rule table4_search_cost:
         code=TABLES_CODE,
     log:
         f"{LOGS}/tables/table4_search_cost.log",
+    conda:
+        "../../envs/cpu.yaml"
     shell:
         TABLE_SHELL
 
@@ -129,7 +115,7 @@ rule table11_scores:
         archs=TABLES.archs(TABLES.runs("table11_runs")),
         evals=lambda w: TABLES.search_evals(w.dataset, "table11_runs"),
     output:
-        **_table_outputs("table11_scores_{dataset}", "table11_scores", "Table 11",
+        **TABLES.table_outputs(report, "table11_scores_{dataset}", "table11_scores", "Table 11",
                          {"table": "Table 11", "dataset": "{dataset}"}),
     params:
         name="table11",
@@ -144,6 +130,8 @@ rule table11_scores:
         code=TABLES_CODE,
     log:
         f"{LOGS}/tables/table11_scores_{{dataset}}.log",
+    conda:
+        "../../envs/cpu.yaml"
     shell:
         TABLE_SHELL
 
@@ -153,7 +141,7 @@ rule table12_kernel_space:
         archs=TABLES.archs(TABLES.runs("table12_runs")),
         evals=lambda w: TABLES.search_evals(w.dataset, "table12_runs"),
     output:
-        **_table_outputs("table12_kernel_space_{dataset}", "table12_kernel_space", "Table 12",
+        **TABLES.table_outputs(report, "table12_kernel_space_{dataset}", "table12_kernel_space", "Table 12",
                          {"table": "Table 12", "dataset": "{dataset}"}),
     params:
         name="table12",
@@ -168,6 +156,8 @@ rule table12_kernel_space:
         code=TABLES_CODE,
     log:
         f"{LOGS}/tables/table12_kernel_space_{{dataset}}.log",
+    conda:
+        "../../envs/cpu.yaml"
     shell:
         TABLE_SHELL
 
@@ -177,7 +167,7 @@ rule table13_inference:
         profiles=lambda w: TABLES.profiles(),
         evals=lambda w: TABLES.evals(TABLES.inference_dataset),
     output:
-        **_table_outputs("table13_inference", "table13_inference", "Table 13", {"table": "Table 13"}),
+        **TABLES.table_outputs(report, "table13_inference", "table13_inference", "Table 13", {"table": "Table 13"}),
     params:
         name="table13",
         out=lambda w, output: output.csv,
@@ -189,6 +179,8 @@ rule table13_inference:
         code=TABLES_CODE,
     log:
         f"{LOGS}/tables/table13_inference.log",
+    conda:
+        "../../envs/cpu.yaml"
     shell:
         TABLE_SHELL
 
@@ -198,7 +190,7 @@ rule fig2_accuracy_vs_scores:
         variants=f"{WORK}/search/x3d_kernel_variants.json",
         evals=lambda w: TABLES.variant_evals(w.dataset),
     output:
-        **_figure_outputs("fig2_accuracy_vs_scores_{dataset}", "fig2_accuracy_vs_scores", "Figure 2",
+        **TABLES.figure_outputs(report, "fig2_accuracy_vs_scores_{dataset}", "fig2_accuracy_vs_scores", "Figure 2",
                           {"figure": "Figure 2", "dataset": "{dataset}"}),
     params:
         name="fig2",
@@ -211,6 +203,8 @@ rule fig2_accuracy_vs_scores:
         code=TABLES_CODE,
     log:
         f"{LOGS}/tables/fig2_accuracy_vs_scores_{{dataset}}.log",
+    conda:
+        "../../envs/cpu.yaml"
     shell:
         TABLE_SHELL
 
@@ -219,7 +213,7 @@ rule fig5_accuracy_vs_gflops:
     input:
         evals=lambda w: TABLES.evals(w.dataset),
     output:
-        **_figure_outputs("fig5_accuracy_vs_gflops_{dataset}", "fig5_accuracy_vs_gflops", "Figure 5",
+        **TABLES.figure_outputs(report, "fig5_accuracy_vs_gflops_{dataset}", "fig5_accuracy_vs_gflops", "Figure 5",
                           {"figure": "Figure 5", "dataset": "{dataset}"}),
     params:
         name="fig5",
@@ -232,6 +226,8 @@ rule fig5_accuracy_vs_gflops:
         code=TABLES_CODE,
     log:
         f"{LOGS}/tables/fig5_accuracy_vs_gflops_{{dataset}}.log",
+    conda:
+        "../../envs/cpu.yaml"
     shell:
         TABLE_SHELL
 
@@ -240,7 +236,7 @@ rule search_traces:
     input:
         traces=[f"{WORK}/search/{r}/trace.parquet" for r in sorted(TABLES.search_runs)],
     output:
-        **_figure_outputs("search_traces", "search_traces", "Search traces", {"figure": "Search traces"}),
+        **TABLES.figure_outputs(report, "search_traces", "search_traces", "Search traces", {"figure": "Search traces"}),
     params:
         name="search_traces",
         out=lambda w, output: output.png,
@@ -251,6 +247,8 @@ rule search_traces:
         code=TABLES_CODE,
     log:
         f"{LOGS}/tables/search_traces.log",
+    conda:
+        "../../envs/cpu.yaml"
     shell:
         TABLE_SHELL
 
