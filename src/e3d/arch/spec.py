@@ -48,6 +48,14 @@ def _kernel(value: Any, where: str) -> Kernel:
     return (kt, kh, kw)
 
 
+def make_divisible(value: float, divisor: int) -> int:
+    """Round `value` to a multiple of `divisor` the way X3D and MoViNet size their SE and channel widths."""
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    if rounded < 0.9 * value:
+        rounded += divisor
+    return rounded
+
+
 def kernel_str(kernel: Kernel) -> str:
     return "x".join(str(k) for k in kernel)
 
@@ -99,6 +107,10 @@ class BlockSpec:
     se_pattern: str = "none"  # which layers carry SE: none, alternate (1st, 3rd, ...), all
     residual: str = "e3d"  # e3d: identity/avgpool/none (authors); projection: 1x1x1 conv when shapes differ
     per_layer: tuple[LayerOverride, ...] = ()  # empty = every layer uses (btn, kernel)
+    # SE width = make_divisible(btn * se_ratio, se_divisor), the rounding X3D (pytorchvideo round_width) and
+    # MoViNet (TF make_divisible) share: nearest multiple of the divisor, at least the divisor, and bumped up
+    # one step if rounding lost more than 10%.
+    se_divisor: int = 8
 
     def layer_btn_kernel(self, i: int) -> tuple[int, Kernel]:
         if self.per_layer:
@@ -106,6 +118,9 @@ class BlockSpec:
             return o.btn, o.kernel
 
         return self.btn, self.kernel
+
+    def se_channels(self, btn: int) -> int:
+        return make_divisible(btn * self.se_ratio, self.se_divisor)
 
     def layer_has_se(self, i: int) -> bool:
         if self.se_ratio <= 0 or self.se_pattern == "none":
@@ -228,6 +243,7 @@ def _block_from_dict(d: Any, where: str) -> BlockSpec:
         se_pattern=_choice(d.get("se_pattern", "none"), SE_PATTERNS, f"{where}.se_pattern"),
         residual=_choice(d.get("residual", "e3d"), RESIDUALS, f"{where}.residual"),
         per_layer=per_layer,
+        se_divisor=_positive(d.get("se_divisor", 8), f"{where}.se_divisor"),
     )
 
 
