@@ -29,7 +29,10 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     with a warning, so a config written for a GPU machine still runs (slower) on a CPU-only one."""
     if device is None or str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ForwardScoreError(f"device must be cpu, cuda[:N] or auto, got {device!r}") from exc
     if dev.type == "cuda" and not torch.cuda.is_available():
         warnings.warn(f"device {device!r} requested but no GPU is available; scoring on the CPU", stacklevel=2)
         return torch.device("cpu")
