@@ -120,3 +120,23 @@ def test_spec_forward_scores_use_the_builder():
     fwd = registry.score("forward", spec, 32, 4, batch_size=2, repeats=2, seed=0)
     homo = registry.score("homoentr", spec, 32, 4)
     assert abs(fwd - homo) < 0.1 * homo
+
+
+def test_search_engine_takes_a_forward_score_from_the_registry(monkeypatch):
+    """The engine selects scores by registry name; a forward score is evaluated only for in-budget candidates,
+    once per genome, with the search seed. (A cheap stand-in forward score keeps this test fast.)"""
+    from e3d.search.engine import SearchConfig, run_search
+
+    calls = []
+
+    def fake(spec, resolution=None, frames=None, *, seed=0, **_):
+        calls.append(seed)
+        return float(sum(b.out * b.layers for b in spec.blocks))
+
+    monkeypatch.setitem(registry.REGISTRY, "fake-forward", registry.ScoreEntry("fake-forward", "forward", fake, "x"))
+    cfg = SearchConfig(max_layers=83, resolution=64, frames=4, iterations=40, population=8, seed=7, budget_gflops=0.2,
+                       score="fake-forward", lanes=2, sync_every=10)
+    res = run_search(cfg, progress=False)
+    assert calls and set(calls) == {7}
+    assert res.best[0] == max(e[0] for e in res.population)
+    assert res.best[2] <= 0.2e9

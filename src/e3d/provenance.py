@@ -60,6 +60,7 @@ def stage_code_digest(stage: str) -> str:
 COMMON = ("__init__.py", "artifacts.py", "provenance.py")
 STAGE_MODULES: dict[str, tuple[str, ...]] = {
     "data": COMMON + ("data", "commands/synth.py", "commands/index.py", "commands/extract.py"),
+    "baselines": COMMON + ("baselines", "score", "arch", "search", "tables", "commands/baselines.py"),
 }
 
 
