@@ -41,6 +41,7 @@ class SearchConfig:
     max_videos: int = 0  # 0: every training video; otherwise a deterministic stratified subset (smoke runs)
     batch_size: int = 16
     num_workers: int = 0
+    bn_batches: int = 8  # batches of the weight half that re-estimate BatchNorm statistics before validating
     # schedule
     epochs: int = 50
     order: str = "first"
@@ -66,7 +67,7 @@ class SearchConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise SearchConfigError(f"{name}: expected a positive integer, got {value!r}")
-        for name in ("max_videos", "num_workers", "arch_warmup_epochs"):
+        for name in ("max_videos", "num_workers", "arch_warmup_epochs", "bn_batches"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise SearchConfigError(f"{name}: expected a non-negative integer, got {value!r}")

@@ -66,6 +66,30 @@ def evaluate(model: nn.Module, loader: DataLoader, criterion: nn.Module, device:
     return total_loss / max(count, 1), correct / max(count, 1)
 
 
+def recalibrate_batchnorm(model: nn.Module, loader: DataLoader, max_batches: int, device: torch.device) -> int:
+    """Replace BatchNorm running statistics by their average over up to `max_batches` batches at the current
+    weights ("precise BN"). The weights move fast during a search, so the exponential running averages lag
+    and eval-mode validation would measure stale statistics rather than the network."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    if not norms or max_batches <= 0:
+        return 0
+    saved = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the batches below
+    model.train()
+    seen = 0
+    with torch.no_grad():
+        for x, _ in loader:
+            model(x.to(device))
+            seen += 1
+            if seen >= max_batches:
+                break
+    for m, momentum in zip(norms, saved):
+        m.momentum = momentum
+    return seen
+
+
 def run_search(data: SearchData, config: SearchConfig, *, device: str = "auto",
                on_epoch: Callable[[pd.DataFrame, SearchNetwork], None] | None = None,
                progress_every: float = 10.0) -> SearchResult:
@@ -105,6 +129,7 @@ def run_search(data: SearchData, config: SearchConfig, *, device: str = "auto",
                 tr_count += len(y)
                 bar.update(1, note=f"epoch {epoch + 1}/{config.epochs} loss {tr_loss / tr_count:.3f}")
             scheduler.step()
+            recalibrate_batchnorm(model, _loader(data.train, config, True, epoch, salt=3), config.bn_batches, dev)
             val_loss, val_acc = evaluate(model, _loader(data.val_eval, config, False, epoch, salt=2), criterion, dev)
             genotype = model.genotype()
             rows.append({
