@@ -15,6 +15,16 @@ from e3d.darts.ops import DEFAULT_PRIMITIVES, OPS, make_op
 from e3d.darts.segments import ClipShapeError, average_consensus, split_segments
 from e3d.darts.space import NetworkConfig, SpaceError
 
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # Tiny convolutions on a shared 2-core machine: extra threads only add contention.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 TINY = NetworkConfig(channels=4, layers=3, steps=2, multiplier=2, segments=2, frames_per_segment=2)
 
 

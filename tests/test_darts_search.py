@@ -13,6 +13,16 @@ from e3d.darts.network import SearchNetwork
 from e3d.darts.search import evaluate, run_search
 from e3d.darts.space import NetworkConfig
 
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # Tiny convolutions on a shared 2-core machine: extra threads only add contention.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 TINY = NetworkConfig(channels=4, layers=3, steps=2, multiplier=2, segments=2, frames_per_segment=2)
 
 
@@ -106,7 +116,6 @@ def test_weights_and_alphas_move_only_with_their_own_optimiser(order):
 
 
 def test_short_search_lowers_validation_loss_and_is_deterministic():
-    torch.set_num_threads(1)
     train, val = moving_squares(24, 4, 16, seed=0), moving_squares(24, 4, 16, seed=1)
     data = SearchData(train, val, val, 3, {})
     cfg = SearchConfig(channels=4, layers=3, steps=2, multiplier=2, stem_stride=1, segments=2, frames_per_segment=2,
