@@ -177,3 +177,22 @@ def test_discrete_network_drop_path_only_in_training():
     model.eval()
     torch.testing.assert_close(model(x), model(x))
     assert model.drop_path_prob == 0.5
+
+
+def test_segment_indices_one_snippet_per_segment():
+    import numpy as np
+
+    from e3d.darts.data import segment_indices, split_halves, VideoRow
+
+    centre = segment_indices(40, 4, 2, 1, train=False)
+    assert centre.tolist() == [4, 5, 14, 15, 24, 25, 34, 35]  # centred in [0,10), [10,20), ...
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        idx = segment_indices(40, 4, 2, 2, train=True, rng=rng).reshape(4, 2)
+        assert all(10 * k <= a < 10 * (k + 1) and b - a == 2 for k, (a, b) in enumerate(idx))
+    assert segment_indices(3, 4, 2, 1, train=False).max() < 3  # shorter than K segments: frames repeat
+    videos = [VideoRow(f"v{i}", i % 3, 10) for i in range(12)]
+    a, b = split_halves(videos, 0.5, seed=0)
+    assert not {v.video_id for v in a} & {v.video_id for v in b} and len(a) + len(b) == 12
+    assert {v.label for v in a} == {v.label for v in b} == {0, 1, 2}
+    assert split_halves(videos, 0.5, seed=0) == (a, b)

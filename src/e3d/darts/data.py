@@ -161,3 +161,42 @@ def make_search_data(source: FrameSource, videos: Sequence[VideoRow], num_classe
         num_classes=num_classes,
         description={"train_videos": len(first), "val_videos": len(second), **(description or {})},
     )
+
+
+def _subset(videos: list[VideoRow], limit: int, seed: int) -> list[VideoRow]:
+    """A deterministic, label-stratified subset of at most `limit` videos (round-robin over classes)."""
+    if not limit or limit >= len(videos):
+        return videos
+    rng = np.random.default_rng(seed)
+    groups: dict[int, list[VideoRow]] = {}
+    for v in videos:
+        groups.setdefault(v.label, []).append(v)
+    queues = [[g[k] for k in rng.permutation(len(g))] for _, g in sorted(groups.items())]
+    out: list[VideoRow] = []
+    while len(out) < limit:
+        for q in queues:
+            if q and len(out) < limit:
+                out.append(q.pop())
+    return out
+
+
+def store_search_data(store_dir, config) -> SearchData:
+    """The search data of a frame store: its `config.train_split` videos split into the two halves."""
+    from e3d.data.store import FrameStore
+
+    store = FrameStore(store_dir)
+    table = store.videos
+    missing = {"video_id", "label", "split", "num_frames"} - set(table.columns)
+    if missing:
+        raise SearchDataError(f"{store_dir}: frame store videos lack column(s) {sorted(missing)}")
+    rows = table[(table.split == config.train_split) & (table.label >= 0)]
+    if rows.empty:
+        splits = sorted(table.split.unique().tolist())
+        raise SearchDataError(f"{store_dir}: no labelled videos in split {config.train_split!r} (splits: {splits})")
+    videos = [VideoRow(str(r.video_id), int(r.label), int(r.num_frames)) for r in rows.itertuples()]
+    videos = _subset(sorted(videos, key=lambda v: v.video_id), config.max_videos, config.seed)
+    return make_search_data(
+        store, videos, store.num_classes, segments=config.segments, frames_per_segment=config.frames_per_segment,
+        size=config.size, rate=config.sample_rate, portion=config.train_portion, seed=config.seed,
+        description={"store": str(store_dir), "split": config.train_split, "num_classes": store.num_classes},
+    )
