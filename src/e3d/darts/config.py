@@ -109,8 +109,8 @@ PRESETS: dict[str, SearchConfig] = {
     "ucf101": SearchConfig(),
     # The built-in synthetic store: a network small enough to search in a few minutes on 2 CPU cores.
     "synthetic": SearchConfig(
-        channels=4, layers=3, steps=2, multiplier=2, stem_stride=1, segments=4, frames_per_segment=2, size=32,
-        batch_size=8, epochs=4,
+        channels=4, layers=3, steps=2, multiplier=2, stem_stride=1, segments=4, frames_per_segment=2, size=24,
+        max_videos=120, batch_size=8, epochs=3,
     ),
 }
 
