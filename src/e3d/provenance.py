@@ -62,6 +62,7 @@ STAGE_MODULES: dict[str, tuple[str, ...]] = {
     "data": COMMON + ("data", "commands/synth.py", "commands/index.py", "commands/extract.py"),
     "search": COMMON + ("score", "search", "arch/spec.py", "arch/builtins.py", "arch/cost.py", "arch/space.py",
                         "commands/score.py", "commands/search.py"),
+    "darts": COMMON + ("darts", "commands/darts_search.py", "data/sampling.py", "data/store.py"),
     "baselines": COMMON + ("baselines", "score", "arch", "search", "tables", "commands/baselines.py"),
 }
 

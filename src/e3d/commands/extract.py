@@ -1,0 +1,40 @@
+"""`e3d extract`: decode the usable videos of an index into a sharded JPEG frame store."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import fields
+from pathlib import Path
+
+from e3d.data.extract import ExtractSettings
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--index", required=True, type=Path, help="index.parquet written by `e3d index`")
+    parser.add_argument("--root", type=Path, default=None,
+                        help="dataset root the index paths are relative to (default: recorded in the index)")
+    parser.add_argument("--out", required=True, type=Path, help="frame store directory to write")
+    parser.add_argument("--threads", type=int, default=1, help="decoding processes (bounded by the job's threads)")
+    for f in fields(ExtractSettings):
+        flag = "--" + f.name.replace("_", "-")
+        parser.add_argument(flag, type=type(f.default), default=f.default, help=f"(default {f.default})")
+
+
+def run(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from e3d.data.extract import extract
+    from e3d.data.index import read_index
+    from e3d.provenance import STAGE_MODULES
+
+    settings = ExtractSettings(**{f.name: getattr(args, f.name) for f in fields(ExtractSettings)})
+    settings.validate()
+    index, class_names, recorded_root = read_index(args.index)
+    root = args.root or recorded_root
+    manifest = extract(index, Path(root), args.out, settings, class_names, threads=max(1, args.threads),
+                       provenance_config=asdict(settings), code_modules=STAGE_MODULES["data"],
+                       dataset=args.index.parent.name)
+    print(f"extract: {manifest['num_videos']} videos, {manifest['num_frames']} frames in "
+          f"{len(manifest['shards'])} shards ({manifest['bytes'] / 1e6:.1f} MB), "
+          f"{len(manifest['failed'])} failed to decode -> {args.out}")
+    return 0

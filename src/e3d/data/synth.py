@@ -1,0 +1,334 @@
+"""The built-in synthetic video dataset: real H.264/VP9 files in the Kinetics-400 layout.
+
+Every class is one member of a pair that differs only by the direction of time (left-to-right vs
+right-to-left, approaching vs receding, appearing vs disappearing, clockwise vs anticlockwise,
+top-to-bottom vs bottom-to-top). In every class the main object's position, size, orientation and
+opacity are drawn from the same marginal distributions, and exactly one of them changes over time
+(as a sawtooth with a random phase, i.e. a random start). So one frame says nothing about the class
+(a model fed a repeated frame stays near chance) while two frames a little apart say everything.
+
+Determinism: clip i is rendered from `np.random.default_rng([seed, i])`, so a clip does not depend
+on the size of the dataset, and x264/libvpx run single-threaded so the encoded bytes are stable.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from e3d.errors import UserError
+
+# (name, varying attribute, direction). Order is the label order; pairs are adjacent.
+CLASSES: tuple[tuple[str, str, int], ...] = (
+    ("moving left to right", "x", +1),
+    ("moving right to left", "x", -1),
+    ("approaching", "size", +1),
+    ("receding", "size", -1),
+    ("appearing", "alpha", +1),
+    ("disappearing", "alpha", -1),
+    ("rotating clockwise", "angle", +1),
+    ("rotating anticlockwise", "angle", -1),
+    ("moving top to bottom", "y", +1),
+    ("moving bottom to top", "y", -1),
+)
+
+SIZE_RANGE = (0.18, 0.42)  # object radius range, as a fraction of the short side
+ALPHA_RANGE = (0.35, 1.0)  # opacity range: even the faintest object stays clearly visible
+SHAPES = ("pacman", "triangle", "arrow")
+
+
+@dataclass(frozen=True)
+class SynthSettings:
+    seed: int = 0
+    classes: int = 10
+    clips_per_class: int = 30
+    val_fraction: float = 0.2
+    min_side: int = 64
+    max_side: int = 128
+    min_seconds: float = 1.0
+    max_seconds: float = 5.0
+    min_fps: int = 12
+    max_fps: int = 30
+    webm_fraction: float = 0.2
+    min_period: float = 1.5  # seconds per sawtooth period (one traversal / revolution / fade)
+    max_period: float = 3.0
+
+    def validate(self) -> None:
+        def need(ok: bool, what: str) -> None:
+            if not ok:
+                raise UserError(f"synth settings: {what}")
+
+        need(2 <= self.classes <= len(CLASSES), f"classes must be in [2, {len(CLASSES)}], got {self.classes}")
+        need(self.clips_per_class >= 2, f"clips_per_class must be >= 2, got {self.clips_per_class}")
+        need(0.0 < self.val_fraction < 1.0, f"val_fraction must be in (0, 1), got {self.val_fraction}")
+        need(16 <= self.min_side <= self.max_side, f"need 16 <= min_side <= max_side, got {self.min_side}, {self.max_side}")
+        need(0.2 <= self.min_seconds <= self.max_seconds, "need 0.2 <= min_seconds <= max_seconds")
+        need(1 <= self.min_fps <= self.max_fps <= 120, "need 1 <= min_fps <= max_fps <= 120")
+        need(0.0 <= self.webm_fraction <= 1.0, "webm_fraction must be in [0, 1]")
+        need(0.1 <= self.min_period <= self.max_period, "need 0.1 <= min_period <= max_period")
+
+
+@dataclass
+class ClipSpec:
+    """Everything that determines one clip (rendered deterministically from it)."""
+
+    index: int
+    label: int
+    split: str
+    width: int
+    height: int
+    fps: int
+    num_frames: int
+    container: str  # "mp4" (H.264) or "webm" (VP9)
+    params: dict = field(default_factory=dict)
+
+    @property
+    def video_id(self) -> str:
+        return f"syn{self.index:05d}"
+
+    @property
+    def time_end(self) -> int:
+        return max(1, math.ceil(self.num_frames / self.fps))
+
+    @property
+    def stem(self) -> str:
+        # Kinetics clip naming: {youtube_id}_{time_start:06d}_{time_end:06d}
+        return f"{self.video_id}_{0:06d}_{self.time_end:06d}"
+
+    def relpath(self, class_names: list[str]) -> str:
+        return f"{self.split}/{class_names[self.label]}/{self.stem}.{self.container}"
+
+
+def class_names(n: int) -> list[str]:
+    return [c[0] for c in CLASSES[:n]]
+
+
+def plan(settings: SynthSettings) -> list[ClipSpec]:
+    """Decide every clip's label, split, size, fps, length and motion parameters."""
+    settings.validate()
+    specs = []
+    n_val = max(1, round(settings.clips_per_class * settings.val_fraction))
+    index = 0
+    for label in range(settings.classes):
+        for k in range(settings.clips_per_class):
+            rng = np.random.default_rng([settings.seed, index])
+            split = "val" if k >= settings.clips_per_class - n_val else "train"
+            short = _even(rng.integers(settings.min_side, settings.max_side + 1))
+            aspect = rng.choice([1.0, 4 / 3, 16 / 9, 3 / 4])
+            if aspect >= 1:
+                height, width = short, _even(short * aspect)
+            else:
+                width, height = short, _even(short / aspect)
+            fps = int(rng.integers(settings.min_fps, settings.max_fps + 1))
+            seconds = rng.uniform(settings.min_seconds, settings.max_seconds)
+            num_frames = max(2, int(round(seconds * fps)))
+            container = "webm" if rng.random() < settings.webm_fraction else "mp4"
+            params = _draw_params(rng, settings, width, height)
+            specs.append(ClipSpec(index, label, split, width, height, fps, num_frames, container, params))
+            index += 1
+    return specs
+
+
+def _even(v: float) -> int:
+    return max(2, int(round(v / 2)) * 2)
+
+
+def _draw_params(rng: np.random.Generator, s: SynthSettings, width: int, height: int) -> dict:
+    short = min(width, height)
+    dark_bg = bool(rng.random() < 0.5)
+    bg_lum = rng.uniform(15, 75) if dark_bg else rng.uniform(180, 240)
+    obj_lum = rng.uniform(200, 255) if dark_bg else rng.uniform(0, 50)
+    return {
+        "period": float(rng.uniform(s.min_period, s.max_period)),
+        "phase": float(rng.random()),  # the random start: where in its cycle the motion begins
+        "shape": str(rng.choice(SHAPES)),
+        # static values of the attributes that do not vary, drawn from the varying ones' marginals
+        "x": float(rng.uniform(0.1, 0.9)),
+        "y": float(rng.uniform(0.1, 0.9)),
+        "size": float(rng.uniform(*SIZE_RANGE)),
+        "alpha": float(rng.uniform(*ALPHA_RANGE)),
+        "angle": float(rng.uniform(0, 2 * math.pi)),
+        "bg": _tint(rng, bg_lum, 40),
+        "bg_gradient": _tint(rng, 0, 30),
+        "bg_noise_seed": int(rng.integers(2**31)),
+        "obj": _tint(rng, obj_lum, 50),
+        "distractors": [
+            {
+                "x": float(rng.uniform(0.05, 0.95)),
+                "y": float(rng.uniform(0.05, 0.95)),
+                "r": float(rng.uniform(0.05, 0.1) * short),
+                "color": _tint(rng, rng.uniform(60, 200), 60),
+                "square": bool(rng.random() < 0.5),
+            }
+            for _ in range(int(rng.integers(1, 4)))
+        ],
+    }
+
+
+def _tint(rng: np.random.Generator, lum: float, spread: float) -> list[float]:
+    return [float(np.clip(lum + rng.uniform(-spread, spread), 0, 255)) for _ in range(3)]
+
+
+def _attribute(spec: ClipSpec, attr: str, t: float) -> float:
+    """Value of one object attribute at time t (s): static unless it is the class's varying one."""
+    p = spec.params
+    name, varying, direction = CLASSES[spec.label]
+    if attr != varying:
+        return p[attr]
+    frac = (t / p["period"] + p["phase"]) % 1.0
+    if direction < 0:
+        frac = 1.0 - frac
+    if attr in ("x", "y"):
+        return -0.1 + 1.2 * frac  # wraps around: leaves on one side, re-enters on the other
+    if attr == "size":
+        return SIZE_RANGE[0] + (SIZE_RANGE[1] - SIZE_RANGE[0]) * frac
+    if attr == "alpha":
+        return ALPHA_RANGE[0] + (ALPHA_RANGE[1] - ALPHA_RANGE[0]) * frac
+    if attr == "angle":
+        # image y points down, so increasing angle turns clockwise on screen
+        return p["angle"] + 2 * math.pi * frac
+    raise KeyError(attr)
+
+
+def _shape_mask(shape: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Mask of a unit-radius shape pointing along +u (no rotational symmetry, so rotation is visible)."""
+    if shape == "pacman":
+        r2 = u * u + v * v
+        mouth = (u > 0) & (np.abs(v) < u * math.tan(math.radians(35)))
+        return (r2 <= 1.0) & ~mouth
+    if shape == "triangle":
+        # isosceles triangle, apex at (1, 0), base at u = -0.7 with half-width 0.6
+        inside_base = u >= -0.7
+        half = 0.6 * (1.0 - u) / 1.7
+        return inside_base & (np.abs(v) <= half)
+    if shape == "arrow":
+        shaft = (u >= -1.0) & (u <= 0.2) & (np.abs(v) <= 0.22)
+        head = (u >= 0.2) & (u <= 1.0) & (np.abs(v) <= 0.7 * (1.0 - u) / 0.8)
+        return shaft | head
+    raise KeyError(shape)
+
+
+def render(spec: ClipSpec) -> np.ndarray:
+    """All frames of one clip: uint8 [T, H, W, 3]."""
+    p = spec.params
+    h, w = spec.height, spec.width
+    short = min(h, w)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    noise = np.random.default_rng(p["bg_noise_seed"]).normal(0, 4, size=(h, w, 1)).astype(np.float32)
+    ramp = (xx / max(w - 1, 1) - 0.5)[..., None]
+    background = np.asarray(p["bg"], np.float32) + ramp * np.asarray(p["bg_gradient"], np.float32) + noise
+    for d in p["distractors"]:
+        cx, cy, r = d["x"] * w, d["y"] * h, d["r"]
+        if d["square"]:
+            m = (np.abs(xx - cx) <= r) & (np.abs(yy - cy) <= r)
+        else:
+            m = (xx - cx) ** 2 + (yy - cy) ** 2 <= r * r
+        background[m] = d["color"]
+    obj = np.asarray(p["obj"], np.float32)
+    frames = np.empty((spec.num_frames, h, w, 3), np.uint8)
+    for i in range(spec.num_frames):
+        t = i / spec.fps
+        cx = _attribute(spec, "x", t) * w
+        cy = _attribute(spec, "y", t) * h
+        radius = _attribute(spec, "size", t) * short
+        alpha = _attribute(spec, "alpha", t)
+        angle = _attribute(spec, "angle", t)
+        dx, dy = (xx - cx) / radius, (yy - cy) / radius
+        c, s = math.cos(angle), math.sin(angle)
+        u, v = c * dx + s * dy, -s * dx + c * dy
+        mask = _shape_mask(p["shape"], u, v)[..., None]
+        frame = np.where(mask, (1 - alpha) * background + alpha * obj, background)
+        frames[i] = np.clip(frame, 0, 255).astype(np.uint8)
+    return frames
+
+
+def encode(frames: np.ndarray, path: Path, fps: int, container: str) -> None:
+    """Encode RGB frames with PyAV: H.264 in .mp4 or VP9 in .webm, single-threaded for stable bytes."""
+    import av
+
+    codec, options = {
+        "mp4": ("libx264", {"crf": "18", "preset": "veryfast", "threads": "1"}),
+        "webm": ("libvpx-vp9", {"crf": "30", "b": "0", "deadline": "realtime", "cpu-used": "8", "threads": "1"}),
+    }[container]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial.{container}")
+    # bitexact: no random segment UID or creation date in the container, so the bytes are reproducible
+    with av.open(str(tmp), mode="w", format=container, options={"fflags": "+bitexact"}) as out:
+        stream = out.add_stream(codec, rate=Fraction(fps, 1), options=options)
+        stream.width, stream.height = frames.shape[2], frames.shape[1]
+        stream.pix_fmt = "yuv420p"
+        stream.codec_context.thread_count = 1
+        for i, rgb in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame.pts = i
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    tmp.replace(path)
+
+
+def _make_clip(job: tuple[ClipSpec, str]) -> ClipSpec:
+    spec, path = job
+    encode(render(spec), Path(path), spec.fps, spec.container)
+    return spec
+
+
+def write_dataset(out: Path, settings: SynthSettings, on_clip: Callable[[ClipSpec], None] | None = None,
+                  threads: int = 1) -> dict:
+    """Render and encode every clip under `out` and write the Kinetics-style CSVs; return a summary.
+
+    With threads > 1 clips are made by that many single-threaded worker processes; every clip depends
+    only on its own spec, so the files are the same whatever the number of workers.
+    """
+    import multiprocessing as mp
+
+    out = Path(out)
+    specs = plan(settings)
+    names = class_names(settings.classes)
+    jobs = [(spec, str(out / spec.relpath(names))) for spec in specs]
+    if threads > 1:
+        ctx = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
+        with ctx.Pool(threads) as pool:
+            for spec in pool.imap_unordered(_make_clip, jobs, chunksize=2):
+                if on_clip is not None:
+                    on_clip(spec)
+    else:
+        for job in jobs:
+            spec = _make_clip(job)
+            if on_clip is not None:
+                on_clip(spec)
+    ann = out / "annotations"
+    ann.mkdir(parents=True, exist_ok=True)
+    for split, fname in (("train", "train.csv"), ("val", "validate.csv")):
+        _write_csv_atomic(
+            ann / fname,
+            [[names[s.label], s.video_id, 0, s.time_end, split] for s in specs if s.split == split],
+        )
+    (out / "classes.txt").write_text("".join(f"{n}\n" for n in names))
+    return {
+        "settings": asdict(settings),
+        "class_names": names,
+        "num_videos": len(specs),
+        "num_frames": int(sum(s.num_frames for s in specs)),
+        "containers": {c: sum(s.container == c for s in specs) for c in ("mp4", "webm")},
+        "splits": {sp: sum(s.split == sp for s in specs) for sp in ("train", "val")},
+        "files": [spec.relpath(names) for spec in specs],
+        "annotations": ["annotations/train.csv", "annotations/validate.csv", "classes.txt"],
+    }
+
+
+def _write_csv_atomic(path: Path, rows: list[list]) -> None:
+    from e3d.artifacts import atomic_path
+
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["label", "youtube_id", "time_start", "time_end", "split"])
+            writer.writerows(rows)

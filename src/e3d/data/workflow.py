@@ -1,0 +1,72 @@
+"""Helpers for workflow/rules/data.smk: which datasets exist, where they live, and each job's command flags.
+
+Kept in the library (not the rule file) so the rule file holds only rules and they are unit-testable.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from typing import Any
+
+
+def ensure_interpreter_on_path() -> None:
+    """Put the running interpreter's bin directory first on PATH.
+
+    `.venv/bin/snakemake` runs without the venv being activated, so rules calling `e3d` would not find
+    it; this makes `e3d` resolve to the same installation as Snakemake itself. Under --use-conda the
+    activated environment is prepended later and still wins.
+    """
+    bindir = os.path.dirname(sys.executable)
+    parts = os.environ.get("PATH", "").split(os.pathsep)
+    if bindir not in parts[:1]:
+        os.environ["PATH"] = os.pathsep.join([bindir, *[p for p in parts if p]])
+
+
+def flags(settings: dict[str, Any]) -> str:
+    """`--key value` flags for an e3d subcommand from a config slice (sorted: a stable command line)."""
+    return " ".join(f"--{k.replace('_', '-')} {shlex.quote(str(v))}" for k, v in sorted(settings.items()))
+
+
+class DataConfig:
+    """The `data` config section as the rule file needs it."""
+
+    def __init__(self, config: dict[str, Any]):
+        self.work = config["work_dir"]
+        self.datasets: dict[str, dict[str, Any]] = config["data"]["datasets"]
+        self.threads: int = config["data"]["threads"]
+
+    def is_generated(self, name: str) -> bool:
+        """A synthetic dataset without a root is written by the synth rule under {work_dir}/raw/{name}."""
+        ds = self.datasets[name]
+        return ds["format"] == "synthetic" and not ds["root"]
+
+    def root(self, name: str) -> str:
+        return f"{self.work}/raw/{name}" if self.is_generated(name) else self.datasets[name]["root"]
+
+    def synth_slice(self, name: str) -> dict[str, Any]:
+        return self.datasets[name]["synth"]
+
+    def index_slice(self, name: str) -> dict[str, Any]:
+        """The settings the index depends on (synth/extract settings rerun their own rules)."""
+        return {k: v for k, v in self.datasets[name].items() if k not in ("synth", "extract")}
+
+    def index_args(self, name: str) -> str:
+        ds = self.datasets[name]
+        args = {"format": ds["format"], "root": self.root(name), "split": ds["split"], "min_frames": ds["min_frames"]}
+        for key in ("annotations", "classes"):
+            if ds[key]:
+                args[key] = ds[key]
+        return flags(args)
+
+    def index_inputs(self, name: str) -> list[str]:
+        if self.is_generated(name):
+            return [f"{self.work}/raw/{name}/synth.json"]
+        ds = self.datasets[name]
+        # annotation files are inputs, so editing them re-indexes
+        return [p for p in (ds["annotations"], ds["classes"]) if p]
+
+    def shard_paths(self, name: str) -> list[str]:
+        n = self.datasets[name]["extract"]["shards"]
+        return [f"{self.work}/data/{name}/frames/shard-{i:05d}.parquet" for i in range(n)]

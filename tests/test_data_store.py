@@ -1,0 +1,186 @@
+"""Frame extraction, the frame store's clip reader and the clip samplers."""
+
+import json
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from e3d.artifacts import ArtifactError, read_parquet_provenance
+from e3d.data.extract import ExtractSettings, extract, resized_size, shard_of
+from e3d.data.index import build_index
+from e3d.data.sampling import random_clip_indices, uniform_clip_indices
+from e3d.data.store import FrameStore, FrameStoreError
+from e3d.data.synth import SynthSettings, write_dataset
+
+TINY = SynthSettings(classes=2, clips_per_class=3, min_side=32, max_side=48, min_seconds=1, max_seconds=2,
+                     min_fps=12, max_fps=20, webm_fraction=0.4)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny") / "raw"
+    write_dataset(root, TINY)
+    df, names = build_index("synthetic", root, progress=False)
+    return root, df, names
+
+
+def decode_all(path):
+    import av
+
+    with av.open(str(path)) as c:
+        return np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
+
+
+def test_store_round_trip_matches_the_source_frames(tiny, tmp_path):
+    root, df, names = tiny
+    s = ExtractSettings(short_side=0, shards=3, quality=95, group_size=5)
+    manifest = extract(df, root, tmp_path / "frames", s, names)
+    store = FrameStore(tmp_path / "frames")
+    assert manifest["num_videos"] == len(df) == len(store)
+    assert store.num_classes == 2 and store.class_names == names
+    assert set(store.videos.columns) >= {"video_id", "label", "label_name", "split", "num_frames", "fps", "height",
+                                         "width"}
+    for row in df.itertuples(index=False):
+        ref = decode_all(root / row.path)
+        v = store.videos.set_index("video_id").loc[row.video_id]
+        assert v.num_frames == len(ref) == row.num_frames and (v.height, v.width) == ref.shape[1:3]
+        idx = [len(ref) - 1, 0, 3, 3, 7]  # out of order, repeated, across row groups
+        clip = store.read_clip(row.video_id, idx)
+        assert clip.dtype == np.uint8 and clip.shape == (5, *ref.shape[1:])
+        # JPEG at quality 95 stays close to the decoded frame
+        assert np.abs(clip.astype(int) - ref[idx].astype(int)).mean() < 4
+        assert np.array_equal(clip[2], clip[3])
+
+
+def test_resize_resample_and_deterministic_sharding(tiny, tmp_path):
+    root, df, names = tiny
+    s = ExtractSettings(short_side=24, fps=10, shards=2, min_frames=2)
+    extract(df, root, tmp_path / "a", s, names, threads=1)
+    extract(df, root, tmp_path / "b", s, names, threads=2)
+    for i in range(2):
+        a = (tmp_path / "a" / f"shard-{i:05d}.parquet")
+        b = (tmp_path / "b" / f"shard-{i:05d}.parquet")
+        assert read_parquet_provenance(a)["schema"] == "e3d.frame_shard"
+        # equal except for the provenance timestamp in the footer: compare the frame data
+        import pyarrow.parquet as pq
+
+        assert pq.read_table(a).equals(pq.read_table(b))
+    store = FrameStore(tmp_path / "a")
+    for row in df.itertuples(index=False):
+        v = store.videos.set_index("video_id").loc[row.video_id]
+        assert min(v.height, v.width) == 24 and v.fps == 10.0
+        assert (v.width, v.height) == resized_size(row.width, row.height, 24)
+        assert v.num_frames == pytest.approx(row.num_frames * 10 / row.fps, abs=1)
+        assert v.shard == shard_of(row.video_id, 2)
+
+
+def test_reader_errors_and_worker_safety(tiny, tmp_path):
+    root, df, names = tiny
+    extract(df, root, tmp_path / "s", ExtractSettings(short_side=32, shards=2), names)
+    store = FrameStore(tmp_path / "s")
+    vid = store.videos.video_id[0]
+    n = store.num_frames(vid)
+    with pytest.raises(FrameStoreError, match="outside"):
+        store.read_clip(vid, [0, n])
+    with pytest.raises(FrameStoreError, match="no video 'nope'"):
+        store.read_clip("nope", [0])
+    assert store.read_clip(vid, []).shape[0] == 0
+    first = store.read_clip(vid, [0, 1])  # opens a file handle in this process
+    clone = pickle.loads(pickle.dumps(store))  # what a spawned DataLoader worker receives
+    assert clone._files == {} and np.array_equal(clone.read_clip(vid, [0, 1]), first)
+    # a forked worker reopens its own handles
+    import torch.utils.data as tud
+
+    class DS(tud.Dataset):
+        def __len__(self):
+            return len(store)
+
+        def __getitem__(self, i):
+            v = store.videos.iloc[i]
+            return store.read_clip(v.video_id, random_clip_indices(int(v.num_frames), 4, 2, np.random.default_rng(i)))
+
+    loader = tud.DataLoader(DS(), batch_size=None, num_workers=2, multiprocessing_context="fork")
+    shapes = [tuple(x.shape) for x in loader]
+    assert len(shapes) == len(store) and all(s[0] == 4 and s[3] == 3 for s in shapes)
+
+
+def test_manifest_is_a_versioned_artifact(tiny, tmp_path):
+    root, df, names = tiny
+    extract(df, root, tmp_path / "s", ExtractSettings(shards=1), names)
+    doc = json.loads((tmp_path / "s" / "manifest.json").read_text())
+    assert doc["provenance"]["schema"] == "e3d.frame_store" and doc["shards"] == ["shard-00000.parquet"]
+    (tmp_path / "s" / "manifest.json").write_text(json.dumps({"provenance": {**doc["provenance"], "schema": "x"}}))
+    with pytest.raises(ArtifactError, match="expected a 'e3d.frame_store' artifact"):
+        FrameStore(tmp_path / "s")
+
+
+def test_undecodable_video_is_recorded_not_fatal(tiny, tmp_path):
+    root, df, names = tiny
+    bad = df.copy()
+    bad.loc[0, "path"] = "does/not/exist.mp4"  # indexed fine, then vanished before extraction
+    manifest = extract(bad, root, tmp_path / "s", ExtractSettings(shards=1), names)
+    assert manifest["num_videos"] == len(df) - 1
+    assert manifest["failed"][0]["video_id"] == df.video_id[0] and "decode failed" in manifest["failed"][0]["reason"]
+
+
+def test_extract_cli(tiny, tmp_path, cli_env):
+    root, df, names = tiny
+    idx = tmp_path / "index.parquet"
+    run = lambda *a: subprocess.run([sys.executable, "-m", "e3d.cli", *a], capture_output=True, text=True,  # noqa: E731
+                                    env=cli_env)
+    out = run("index", "--format", "synthetic", "--root", str(root), "--out", str(idx))
+    assert out.returncode == 0, out.stderr
+    out = run("extract", "--index", str(idx), "--out", str(tmp_path / "f"), "--shards", "2", "--short-side", "16",
+              "--threads", "2")
+    assert out.returncode == 0, out.stderr
+    assert "[extract]" in out.stderr and f"{len(df)} videos" in out.stdout
+    assert FrameStore(tmp_path / "f").read_clip(df.video_id[0], [0]).shape[1:] != (0,)
+    out = run("extract", "--index", str(idx), "--out", str(tmp_path / "g"), "--quality", "0")
+    assert out.returncode == 2 and "quality must be in [1, 100]" in out.stderr
+
+
+# ------------------------------------------------------------------ samplers
+
+
+@settings(max_examples=200, deadline=None)
+@given(n=st.integers(1, 400), clip_len=st.integers(1, 32), rate=st.integers(1, 8), seed=st.integers(0, 2**32 - 1))
+def test_random_clip_indices(n, clip_len, rate, seed):
+    idx = random_clip_indices(n, clip_len, rate, np.random.default_rng(seed))
+    assert idx.shape == (clip_len,) and idx.dtype.kind == "i"
+    assert idx.min() >= 0 and idx.max() < n
+    if (clip_len - 1) * rate + 1 <= n:  # fits: a plain strided window
+        assert np.all(np.diff(idx) == rate)
+    else:  # too short: starts at 0 and loops
+        assert idx[0] == 0 and np.array_equal(idx, (rate * np.arange(clip_len)) % n)
+
+
+def test_random_clip_start_is_uniform_and_seeded():
+    starts = [random_clip_indices(20, 4, 2, np.random.default_rng(s))[0] for s in range(2000)]
+    assert set(starts) == set(range(0, 20 - 7 + 1))
+    a = random_clip_indices(100, 8, 3, np.random.default_rng(7))
+    assert np.array_equal(a, random_clip_indices(100, 8, 3, np.random.default_rng(7)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(n=st.integers(1, 400), clip_len=st.integers(1, 32), rate=st.integers(1, 8), k=st.integers(1, 10))
+def test_uniform_clip_indices(n, clip_len, rate, k):
+    clips = uniform_clip_indices(n, clip_len, rate, k)
+    assert len(clips) == k and all(c.shape == (clip_len,) and c.min() >= 0 and c.max() < n for c in clips)
+    starts = [int(c[0]) for c in clips]
+    assert starts == sorted(starts)
+    span = (clip_len - 1) * rate + 1
+    if k == 1:
+        assert starts[0] == max(0, n - span) // 2
+    elif n >= span:
+        assert starts[0] == 0 and starts[-1] == n - span
+
+
+def test_sampler_argument_errors():
+    with pytest.raises(ValueError, match="num_frames"):
+        random_clip_indices(0, 8, 2, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="num_clips"):
+        uniform_clip_indices(10, 8, 2, 0)

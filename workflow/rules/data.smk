@@ -1,0 +1,88 @@
+# Data stage: synth (built-in synthetic set only) -> index -> extract, for every dataset in config["data"]["datasets"].
+# Products: {WORK}/data/{dataset}/index.parquet (+ index_summary.json) and {WORK}/data/{dataset}/frames/manifest.json
+# with its shard-XXXXX.parquet files (declared one by one so Snakemake sees every file it depends on).
+import os
+
+from e3d.data.workflow import DataConfig, ensure_interpreter_on_path, flags as data_flags
+
+ensure_interpreter_on_path()
+DATA = DataConfig(config)
+
+
+rule synth:
+    output:
+        manifest=f"{WORK}/raw/{{dataset}}/synth.json",
+        train=f"{WORK}/raw/{{dataset}}/annotations/train.csv",
+        val=f"{WORK}/raw/{{dataset}}/annotations/validate.csv",
+        classes=f"{WORK}/raw/{{dataset}}/classes.txt",
+    params:
+        cfg=lambda wildcards: DATA.synth_slice(wildcards.dataset),
+        flags=lambda wildcards: data_flags(DATA.synth_slice(wildcards.dataset)),
+        out=lambda wildcards, output: os.path.dirname(output.manifest),
+        code=code_digest_param("data"),
+    log:
+        f"{LOGS}/data/{{dataset}}/synth.log",
+    threads: DATA.threads
+    resources:
+        mem_mb=1000,
+    conda:
+        "../../envs/cpu.yaml"
+    shell:
+        "e3d synth --out {params.out:q} --threads {threads} {params.flags} > {log} 2>&1"
+
+
+rule index:
+    input:
+        lambda wildcards: DATA.index_inputs(wildcards.dataset),
+    output:
+        index=f"{WORK}/data/{{dataset}}/index.parquet",
+        summary=f"{WORK}/data/{{dataset}}/index_summary.json",
+    params:
+        cfg=lambda wildcards: DATA.index_slice(wildcards.dataset),
+        args=lambda wildcards: DATA.index_args(wildcards.dataset),
+        code=code_digest_param("data"),
+    log:
+        f"{LOGS}/data/{{dataset}}/index.log",
+    threads: DATA.threads
+    resources:
+        mem_mb=1000,
+    conda:
+        "../../envs/cpu.yaml"
+    shell:
+        "e3d index --name {wildcards.dataset} {params.args} --threads {threads}"
+        " --out {output.index} --summary {output.summary} > {log} 2>&1"
+
+
+# One extract rule per dataset: the number of shards is a per-dataset setting and Snakemake cannot
+# compute a job's outputs from its wildcards, so each rule lists its own shard files.
+for _name in DATA.datasets:
+
+    rule:
+        name:
+            f"extract_{_name}"
+        input:
+            index=f"{WORK}/data/{_name}/index.parquet",
+        output:
+            manifest=f"{WORK}/data/{_name}/frames/manifest.json",
+            shards=DATA.shard_paths(_name),
+        params:
+            cfg=DATA.datasets[_name]["extract"],
+            flags=data_flags(DATA.datasets[_name]["extract"]),
+            root=DATA.root(_name),
+            out=lambda wildcards, output: os.path.dirname(output.manifest),
+            code=code_digest_param("data"),
+        log:
+            f"{LOGS}/data/{_name}/extract.log",
+        benchmark:
+            f"{LOGS}/data/{_name}/extract.benchmark.tsv"
+        threads: DATA.threads
+        resources:
+            mem_mb=2000,
+        conda:
+            "../../envs/cpu.yaml"
+        shell:
+            "e3d extract --index {input.index} --root {params.root:q} --out {params.out:q}"
+            " --threads {threads} {params.flags} > {log} 2>&1"
+
+    ALL_TARGETS.append(f"{WORK}/data/{_name}/index.parquet")
+    ALL_TARGETS.append(f"{WORK}/data/{_name}/frames/manifest.json")
