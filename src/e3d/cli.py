@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("train", "train a model on a frame store (DDP under torchrun)"),
     "evaluate": ("evaluate", "multi-view evaluation of a trained model"),
     "tables": ("tables", "build a paper table or figure from the stage artifacts"),
+    "baselines": ("baselines", "training-free baselines: Figure 4 (forward vs analytic), Figure 3 (correlations)"),
     "darts-search": ("darts_search", "differentiable pseudo-3D cell search with temporal segments"),
 }
 

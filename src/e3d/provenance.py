@@ -69,6 +69,8 @@ STAGE_MODULES: dict[str, tuple[str, ...]] = {
     # Tables read every stage's artifacts but import only their own code (and the paper's transcribed data,
     # covered by e3d.tables.write.paper_data_files).
     "tables": COMMON + ("tables", "commands/tables.py"),
+    "darts": COMMON + ("darts", "commands/darts_search.py", "data/sampling.py", "data/store.py"),
+    "baselines": COMMON + ("baselines", "score", "arch", "search", "tables", "commands/baselines.py"),
 }
 
 

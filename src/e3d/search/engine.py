@@ -40,7 +40,8 @@ from e3d.artifacts import write_bytes_atomic
 from e3d.errors import E3DError
 from e3d.progress import Progress
 from e3d.provenance import config_digest
-from e3d.score.entropy import SCORES
+from e3d.score.registry import make_search_evaluator
+from e3d.score.registry import names as score_names
 
 STATE_VERSION = 1
 
@@ -71,8 +72,8 @@ class SearchConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kernels", parse_kernels(self.kernels))
-        if self.score not in SCORES:
-            raise SearchError(f"unknown score {self.score!r}; expected one of {', '.join(SCORES)}")
+        if self.score not in score_names():
+            raise SearchError(f"unknown score {self.score!r}; expected one of {', '.join(score_names())}")
         for name in ("max_layers", "resolution", "frames", "iterations", "population", "lanes", "sync_every", "topk"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -115,13 +116,11 @@ _WORKER: dict[str, Any] = {}
 
 
 def _evaluator(cfg: SearchConfig):
-    from e3d.search.fast import Evaluator
-
     key = config_digest(cfg.to_dict())
     if _WORKER.get("key") != key:
         space = cfg.space()
-        _WORKER.update(key=key, space=space, ev=Evaluator(space, cfg.frames, cfg.score, cfg.alpha_resolution,
-                                                          cfg.num_classes, cfg.on_parallel))
+        # analytic scores: the incremental evaluator; forward scores (zen, madet, forward): e3d.score.registry
+        _WORKER.update(key=key, space=space, ev=make_search_evaluator(cfg, space))
     return _WORKER["space"], _WORKER["ev"]
 
 
