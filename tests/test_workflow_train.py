@@ -58,21 +58,14 @@ def test_dry_run_declares_gpu_resources_and_launches_torchrun(tmp_path, repo_roo
     assert "single_frame.metrics.json" in text and "multiview.metrics.json" in text
 
 
-def test_cpu_only_config_asks_for_no_gpu(tmp_path, repo_root, cli_env):
-    out = snakemake(repo_root, cli_env, "-n", "--configfile", tiny_config(tmp_path))
-    assert out.returncode == 0, out.stderr[-3000:]
-    text = out.stdout + out.stderr
-    train_job = text[text.index("rule train:") :].split("\n\n")[0]
-    assert "gpu" not in train_job.split("resources:")[1]
+def test_bad_override_fails_naming_dataset_model_and_key(tmp_path):
+    from e3d.config import load_config
+    from e3d.train.workflow import TrainConfig
 
-
-def test_bad_override_fails_at_dag_time_naming_the_model(tmp_path, repo_root, cli_env):
-    cfg = yaml.safe_load(tiny_config(tmp_path).read_text())
+    cfg = load_config(tiny_config(tmp_path))
     cfg["models"]["tiny"]["settings"] = {"batch_size": 0}
-    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(cfg))
-    out = snakemake(repo_root, cli_env, "-n", "--configfile", tmp_path / "bad.yaml")
-    text = out.stdout + out.stderr
-    assert out.returncode != 0 and "model 'tiny'" in text and "batch_size" in text, text[-2000:]
+    with pytest.raises(ValueError, match="dataset 'synthetic', model 'tiny'.*batch_size"):
+        TrainConfig(cfg).settings("synthetic", "tiny")
 
 
 def test_train_and_evaluate_end_to_end_then_nothing_reruns(tmp_path, repo_root, cli_env):
