@@ -23,6 +23,8 @@ from pathlib import Path
 
 DEFAULT_DIR = Path("/tmp/e3d-slurm")
 PARTITION = "local"
+NODE_CPUS = 64
+NODE_MEM_MB = 1_000_000
 
 
 class SlurmUnavailable(RuntimeError):
@@ -72,8 +74,10 @@ def _ensure_munge() -> None:
 
 def write_config(base: Path, gpus: int) -> Path:
     host = socket.gethostname().split(".")[0]
-    cpus = os.cpu_count() or 1
-    mem_mb = int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20 * 0.9)
+    # The node advertises the shape of a real 8-GPU training node (64 CPUs, 1 TB) whatever this machine has, so
+    # that the slurm profile's requests schedule unchanged; config_overrides makes slurmd accept that.
+    cpus = max(os.cpu_count() or 1, NODE_CPUS)
+    mem_mb = NODE_MEM_MB
     for sub in ("state", "spool", "log", "gpus"):
         (base / sub).mkdir(parents=True, exist_ok=True)
     for i in range(gpus):
@@ -104,6 +108,7 @@ ReturnToService=2
 SchedulerType=sched/backfill
 SchedulerParameters=sched_interval=1
 MessageTimeout=30
+SlurmdParameters=config_overrides
 GresTypes=gpu
 NodeName={host} CPUs={cpus} RealMemory={mem_mb}{gres} State=UNKNOWN
 PartitionName={PARTITION} Nodes={host} Default=YES MaxTime=INFINITE State=UP
