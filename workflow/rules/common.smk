@@ -1,5 +1,9 @@
 # Shared helpers for all rule files. Each rule file appends its final products to ALL_TARGETS.
+from e3d.data.workflow import ensure_interpreter_on_path
 from e3d.provenance import stage_code_digest
+
+# `.venv/bin/snakemake` runs without the venv activated: make `e3d` in rules resolve to this installation.
+ensure_interpreter_on_path()
 
 ALL_TARGETS = []
 WORK = config["work_dir"]

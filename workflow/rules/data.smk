@@ -3,37 +3,44 @@
 # with its shard-XXXXX.parquet files (declared one by one so Snakemake sees every file it depends on).
 import os
 
-from e3d.data.workflow import DataConfig, ensure_interpreter_on_path, flags as data_flags
+from e3d.data.workflow import DataConfig, flags as data_flags
 
-ensure_interpreter_on_path()
 DATA = DataConfig(config)
 
 
-rule synth:
-    output:
-        manifest=f"{WORK}/raw/{{dataset}}/synth.json",
-        train=f"{WORK}/raw/{{dataset}}/annotations/train.csv",
-        val=f"{WORK}/raw/{{dataset}}/annotations/validate.csv",
-        classes=f"{WORK}/raw/{{dataset}}/classes.txt",
-    params:
-        cfg=lambda wildcards: DATA.synth_slice(wildcards.dataset),
-        flags=lambda wildcards: data_flags(DATA.synth_slice(wildcards.dataset)),
-        out=lambda wildcards, output: os.path.dirname(output.manifest),
-        code=code_digest_param("data"),
-    log:
-        f"{LOGS}/data/{{dataset}}/synth.log",
-    threads: DATA.threads
-    resources:
-        mem_mb=1000,
-    conda:
-        "../../envs/cpu.yaml"
-    shell:
-        "e3d synth --out {params.out:q} --threads {threads} {params.flags} > {log} 2>&1"
+# One synth rule per generated dataset: its outputs name every video file (from the synth plan), so that the
+# index job can declare the videos as inputs (touching one reruns nothing, replacing one re-indexes).
+for _name in [n for n in DATA.datasets if DATA.is_generated(n)]:
+
+    rule:
+        name:
+            f"synth_{_name}"
+        output:
+            manifest=f"{WORK}/raw/{_name}/synth.json",
+            train=f"{WORK}/raw/{_name}/annotations/train.csv",
+            val=f"{WORK}/raw/{_name}/annotations/validate.csv",
+            classes=f"{WORK}/raw/{_name}/classes.txt",
+            videos=DATA.video_files(_name),
+        params:
+            cfg=DATA.synth_slice(_name),
+            flags=data_flags(DATA.synth_slice(_name)),
+            out=lambda wildcards, output: os.path.dirname(output.manifest),
+            code=code_digest_param("data"),
+        log:
+            f"{LOGS}/data/{_name}/synth.log",
+        threads: DATA.threads
+        resources:
+            mem_mb=1000,
+        conda:
+            "../../envs/cpu.yaml"
+        shell:
+            "e3d synth --out {params.out:q} --threads {threads} {params.flags} > {log} 2>&1"
 
 
 rule index:
     input:
-        lambda wildcards: DATA.index_inputs(wildcards.dataset),
+        annotations=lambda wildcards: DATA.index_inputs(wildcards.dataset),
+        videos=lambda wildcards: DATA.video_files(wildcards.dataset),
     output:
         index=f"{WORK}/data/{{dataset}}/index.parquet",
         summary=f"{WORK}/data/{{dataset}}/index_summary.json",

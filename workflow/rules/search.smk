@@ -1,36 +1,13 @@
 # Evolutionary architecture search (CPU): one job per entry of config["search"]["runs"], plus the Table 1
 # kernel-placement variants of X3D-S. Resumable state lives in {work_dir}/search/.state/{run}/, outside the outputs,
 # so a killed or failed job resumes where it stopped when rerun.
+from e3d.search.workflow import search_cli_args
+
 SEARCH = config["search"]
 
 
 wildcard_constraints:
     run=r"[A-Za-z0-9_\-]+",
-
-
-def search_cli_args(run):
-    r = SEARCH["runs"][run]
-    args = [
-        f"--max-layers {r['max_layers']}",
-        f"--resolution {r['resolution']}",
-        f"--frames {r['frames']}",
-        f"--iterations {r['iterations']}",
-        f"--population {r['population']}",
-        f"--seed {r['seed']}",
-        f"--score {r['score']}",
-        f"--kernels {r['kernels']}",
-        f"--template {r['template']}",
-        f"--lanes {SEARCH['lanes']}",
-        f"--sync-every {SEARCH['sync_every']}",
-        f"--topk {SEARCH['topk']}",
-    ]
-    if r.get("budget_gflops") is not None:
-        args.append(f"--budget-gflops {r['budget_gflops']}")
-    if r.get("budget_params") is not None:
-        args.append(f"--budget-params {r['budget_params']}")
-    if r.get("alpha_resolution") is not None:
-        args.append(f"--alpha-resolution {r['alpha_resolution']}")
-    return " ".join(args)
 
 
 rule search:
@@ -46,9 +23,11 @@ rule search:
     params:
         cfg=lambda wc: SEARCH["runs"][wc.run],
         shared={k: SEARCH[k] for k in ("lanes", "sync_every", "topk")},
-        args=lambda wc: search_cli_args(wc.run),
+        args=lambda wc: search_cli_args(SEARCH, wc.run),
         state=lambda wc: f"{WORK}/search/.state/{wc.run}",
         code=code_digest_param("search"),
+    conda:
+        "../../envs/cpu.yaml"
     shell:
         "e3d search {params.args} --workers {threads} --state-dir {params.state} --name {wildcards.run} "
         "--out $(dirname {output.arch}) > {log} 2>&1"
@@ -62,6 +41,8 @@ rule x3d_kernel_variants:
     params:
         cfg=SEARCH["x3d_kernel_variants"],
         code=code_digest_param("search"),
+    conda:
+        "../../envs/cpu.yaml"
     shell:
         "python -m e3d.search.variants --out {output} --base {params.cfg[base]} "
         "--resolution {params.cfg[resolution]} --frames {params.cfg[frames]} > {log} 2>&1"

@@ -67,6 +67,34 @@ class DataConfig:
         # annotation files are inputs, so editing them re-indexes
         return [p for p in (ds["annotations"], ds["classes"]) if p]
 
+    def video_files(self, name: str) -> list[str]:
+        """Every raw video of the dataset, as files Snakemake tracks (see `track_videos` in the schema).
+
+        For the generated synthetic set the list comes from the synth plan (cheap: no rendering), so the
+        synth job declares the very files the index job consumes.
+        """
+        ds = self.datasets[name]
+        if self.is_generated(name):
+            from e3d.data.synth import SynthSettings, class_names, plan
+
+            settings = SynthSettings(**ds["synth"])
+            names = class_names(settings.classes)
+            return [f"{self.root(name)}/{spec.relpath(names)}" for spec in plan(settings)]
+        if not ds.get("track_videos", True) or ds["format"] == "sthv1" or not os.path.isdir(ds["root"]):
+            return []
+        return sorted(_walk_videos(ds["root"]))
+
     def shard_paths(self, name: str) -> list[str]:
         n = self.datasets[name]["extract"]["shards"]
         return [f"{self.work}/data/{name}/frames/shard-{i:05d}.parquet" for i in range(n)]
+
+
+VIDEO_SUFFIXES = (".mp4", ".webm", ".avi", ".mkv", ".mov", ".m4v")
+
+
+def _walk_videos(root: str) -> list[str]:
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        found.extend(os.path.join(dirpath, f) for f in filenames if f.lower().endswith(VIDEO_SUFFIXES))
+    return found
