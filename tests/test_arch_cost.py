@@ -47,18 +47,18 @@ def test_defaults_are_the_spec_input_and_scale_with_frames():
     assert (cost(spec, frames=32).macs - head) == 2 * (cost(spec, frames=16).macs - head)
 
 
-def test_fast_path_falls_back_for_se_per_layer_and_even_kernels():
+def test_fast_path_falls_back_for_se_per_layer_and_projections():
     rng = np.random.default_rng(0)
     base = get_builtin("e3d-initial")
     for _ in range(50):
         blocks = []
         for b in base.blocks:
-            kt = int(rng.choice([1, 2, 3, 5]))
+            kt = int(rng.choice([1, 3, 5]))
             kw = dict(kernel=(kt, 3, 3), layers=int(rng.integers(1, 5)))
             if rng.random() < 0.5:
                 kw.update(se_ratio=0.25, se_pattern=str(rng.choice(["alternate", "all"])))
             if rng.random() < 0.3:
-                kw.update(residual="projection")
+                kw.update(residual=str(rng.choice(["projection", "pool_projection"])), rezero=True)
             if rng.random() < 0.3:
                 kw["per_layer"] = tuple(LayerOverride(btn=8 * int(rng.integers(1, 20)), kernel=(3, 1, 1))
                                         for _ in range(kw["layers"]))
