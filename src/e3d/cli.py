@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 
 from e3d.errors import E3DError, UserError
@@ -57,6 +58,8 @@ def _load(module: str):
 
 
 def main(argv: list[str] | None = None) -> int:
+    if hasattr(signal, "SIGPIPE"):  # `e3d score ... | head` ends quietly, as Unix tools do
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     if argv is not None:
         sys.argv = [sys.argv[0], *argv]
     try:

@@ -61,11 +61,11 @@ COMMON = ("__init__.py", "artifacts.py", "provenance.py")
 STAGE_MODULES: dict[str, tuple[str, ...]] = {
     "data": COMMON + ("data", "commands/synth.py", "commands/index.py", "commands/extract.py"),
     # Training reads clips from the frame store (data) and builds the network from a spec (arch).
-    "train": COMMON + ("train", "arch", "data", "commands/train.py"),
+    "train": COMMON + ("train", "arch", "models", "data", "commands/train.py"),
     # Evaluation rebuilds the model and its clips with the training code; it changes when that does.
-    "evaluate": COMMON + ("evaluate", "train", "arch", "data", "commands/evaluate.py"),
-    "search": COMMON + ("score", "search", "arch/spec.py", "arch/builtins.py", "arch/cost.py", "arch/space.py",
-                        "commands/score.py", "commands/search.py"),
+    "evaluate": COMMON + ("evaluate", "train", "arch", "models", "data", "commands/evaluate.py", "commands/profile.py"),
+    # The scorer, the search engine and the spec/cost/space code they read; not the PyTorch builder.
+    "search": COMMON + ("score", "search", "arch", "commands/score.py", "commands/search.py"),
     # Tables read every stage's artifacts but import only their own code (and the paper's transcribed data,
     # covered by e3d.tables.write.paper_data_files).
     "tables": COMMON + ("tables", "commands/tables.py"),

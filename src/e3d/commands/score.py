@@ -23,9 +23,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from e3d.arch.cost import cost
     from e3d.score.entropy import score_spec
-    from e3d.search.resolve import resolve_arch
+    from e3d.arch.resolve import resolve_spec
 
-    spec = resolve_arch(args.spec)
+    spec = resolve_spec(args.spec)
     res = spec.resolution if args.resolution is None else args.resolution
     frames = spec.frames if args.frames is None else args.frames
     result = score_spec(spec, args.score, res, frames, args.alpha_resolution, args.on_parallel)

@@ -1,0 +1,90 @@
+"""A tiny version of the default workflow (same DAG shape, minutes -> seconds) for end-to-end tests,
+and a copy of the repository that tests may edit (code digests, raw videos) without touching the checkout."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import yaml
+
+TINY_SPEC = {
+    "name": "tiny", "family": "e3d", "resolution": 32, "frames": 4,
+    "stem": {"out": 8, "kernel": [1, 3, 3], "stride": 2},
+    "blocks": [{"out": 8, "btn": 16, "kernel": [3, 3, 3], "stride": 2, "layers": 1}],
+    "final": {"out": 16},
+    "head": {"hidden": 16, "dropout": 0.0},
+}
+
+COPIED = ("Snakefile", "workflow", "config", "profiles", "src", "envs", "requirements", "README.md", "pyproject.toml",
+          "tests")
+
+
+def tiny_workflow_config(base: Path, **overrides) -> dict:
+    """The default workflow at toy scale: 2 classes x 4 clips, S/M/L searches of a few hundred iterations,
+    two one-epoch models (a fixed tiny spec and the S search's result)."""
+    spec = base / "tiny_spec.json"
+    if not spec.exists():  # rewriting it would give the train job a newer input
+        spec.write_text(json.dumps(TINY_SPEC))
+    run = {"max_layers": 83, "resolution": 160, "frames": 13, "iterations": 300, "population": 16}
+    cfg = {
+        "work_dir": str(base / "work"), "logs_dir": str(base / "logs"), "results_dir": str(base / "res"),
+        "data": {"threads": 1, "datasets": {"synthetic": {
+            "format": "synthetic",
+            "synth": {"classes": 2, "clips_per_class": 4, "min_side": 32, "max_side": 40, "min_seconds": 0.6,
+                      "max_seconds": 1.0},
+            "extract": {"short_side": 32, "shards": 1}}}},
+        "search": {"threads": 1, "lanes": 4, "sync_every": 100, "topk": 2,
+                   "runs": {"s": {**run, "budget_gflops": 1.9},
+                            "m": {**run, "budget_gflops": 4.7, "resolution": 224, "frames": 16},
+                            "l": {**run, "budget_gflops": 18.3, "max_layers": 167, "resolution": 312, "frames": 16}},
+                   "x3d_kernel_variants": {"enabled": False}},
+        "models": {"tiny": {"arch": f"spec:{spec}", "act": "relu"},
+                   "tiny-s": {"arch": "search:s", "act": "relu"}},
+        "train": {"datasets": ["synthetic"], "models": ["tiny", "tiny-s"],
+                  "settings": {"epochs": 1, "batch_size": 2, "frames": 4, "crop": 24, "num_workers": 0,
+                               "checkpoint_every": 2}},
+        "evaluate": {"views": "center", "clips": 1, "batch_size": 4, "single_frame_control": False},
+        "tables": {"table4_runs": ["s", "m", "l"], "table12_runs": ["s"], "table13": False,
+                   "search_device": "test CPU"},
+    }
+    _merge(cfg, overrides)
+    return cfg
+
+
+def _merge(into: dict, new: dict) -> None:
+    for k, v in new.items():
+        if isinstance(v, dict) and isinstance(into.get(k), dict):
+            _merge(into[k], v)
+        else:
+            into[k] = v
+
+
+def write_config(path: Path, cfg: dict) -> Path:
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def copy_repo(src_root: Path, dest: Path) -> Path:
+    """A copy of the repository's workflow and package that a test may edit freely."""
+    dest.mkdir(parents=True, exist_ok=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
+    for name in COPIED:
+        src = src_root / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=ignore, symlinks=True)
+        elif src.exists():
+            shutil.copy2(src, dest / name)
+    os.symlink("profiles/slurm", dest / "slurm")
+    return dest
+
+
+def env_for(repo: Path, base_env: dict[str, str]) -> dict[str, str]:
+    """Subprocess environment whose `e3d` package is the copy's source tree."""
+    env = dict(base_env)
+    env["PYTHONPATH"] = str(repo / "src")
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    return env
