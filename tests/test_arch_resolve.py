@@ -76,3 +76,21 @@ def test_clear_errors(tmp_path):
     garbage.write_text("best_structures SuperRes3DK1DWK1 = [")
     with pytest.raises(SpecError, match="garbage.txt"):
         resolve_spec(str(garbage))
+
+
+def test_resolves_the_spec_inside_our_artifacts(tmp_path):
+    from e3d.arch.builtins import get_builtin
+    from e3d.arch.options import effective_spec
+    from e3d.arch.resolve import resolve_spec
+    from e3d.artifacts import Provenance, write_json
+
+    spec = get_builtin("e3d-s")
+    prov = Provenance.make("e3d.search.arch", 1, {}, ())
+    search = write_json(tmp_path / "arch.json", {"spec": spec.to_dict(), "score": 1.0}, prov)
+    assert resolve_spec(str(search)) == spec
+    record = {"kind": "spec", "spec": spec.to_dict(), "build_options": {"se_ratio": 0.0625, "act": "swish"}}
+    trained = write_json(tmp_path / "model.json", {"record": record, "num_classes": 3},
+                         Provenance.make("model_record", 1, {}, ()))
+    got = resolve_spec(str(trained))
+    assert got == effective_spec(spec, se_ratio=0.0625, act="swish") and got != spec
+    assert got.blocks[0].se_pattern == "all"

@@ -1,4 +1,5 @@
-"""SPEC arguments: a built-in name, a JSON spec file, or a file in the authors' structure format."""
+"""SPEC arguments: a built-in name, a JSON spec file, a file in the authors' structure format, or one of our
+artifacts that carries a spec (a search's arch.json, a trained model's arch.json with its training options)."""
 
 from __future__ import annotations
 
@@ -25,9 +26,37 @@ def resolve_spec(text: str) -> ArchSpec:
         raise SpecError(f"{path}: cannot read spec file ({exc})") from exc
     if looks_like_authors_format(content) and not content.lstrip().startswith("{\""):
         return loads_authors(content, name=path.stem, where=str(path))
+    artifact_spec = _spec_from_artifact(content, path)
+    if artifact_spec is not None:
+        return artifact_spec
     try:
         return ArchSpec.from_json(content)
     except SpecError as exc:
         if looks_like_authors_format(content):
             return loads_authors(content, name=path.stem, where=str(path))
         raise SpecError(f"{path}: {exc}") from exc
+
+
+def _spec_from_artifact(content: str, path: Path) -> ArchSpec | None:
+    """The spec inside a search result ({"spec": ...}) or a trained model record ({"record": {"spec", "build_options"}});
+    None for anything else. A model record gives the effective spec, i.e. with the options it was trained with."""
+    import json
+
+    try:
+        doc = json.loads(content)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(doc, dict) or "provenance" not in doc:
+        return None
+    try:
+        if isinstance(doc.get("record"), dict) and isinstance(doc["record"].get("spec"), dict):
+            from e3d.arch.options import effective_spec
+
+            options = doc["record"].get("build_options") or {}
+            return effective_spec(ArchSpec.from_dict(doc["record"]["spec"]),
+                                  se_ratio=options.get("se_ratio"), act=options.get("act"))
+        if isinstance(doc.get("spec"), dict):
+            return ArchSpec.from_dict(doc["spec"])
+    except SpecError as exc:
+        raise SpecError(f"{path}: {exc}") from exc
+    return None
