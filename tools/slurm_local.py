@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 DEFAULT_DIR = Path("/tmp/e3d-slurm")
-PARTITION = "local"
+PARTITIONS = ("cpu", "gpu")  # the names profiles/slurm uses, so the profile runs here unchanged
 NODE_CPUS = 64
 NODE_MEM_MB = 1_000_000
 
@@ -111,14 +111,29 @@ MessageTimeout=30
 SlurmdParameters=config_overrides
 GresTypes=gpu
 NodeName={host} CPUs={cpus} RealMemory={mem_mb}{gres} State=UNKNOWN
-PartitionName={PARTITION} Nodes={host} Default=YES MaxTime=INFINITE State=UP
+PartitionName={PARTITIONS[0]} Nodes={host} Default=YES MaxTime=INFINITE State=UP
+PartitionName={PARTITIONS[1]} Nodes={host} Default=NO MaxTime=INFINITE State=UP
 """
     (base / "slurm.conf").write_text(conf)
     gres_conf = "AutoDetect=off\n"
     if gpus:
         gres_conf += f"NodeName={host} Name=gpu Type=a100 File={base}/gpus/nvidia[0-{gpus - 1}]\n"
     (base / "gres.conf").write_text(gres_conf)
+    _link_system_config(base)
     return base / "slurm.conf"
+
+
+def _link_system_config(base: Path) -> None:
+    """Job steps (`srun` inside a batch job) do not see SLURM_CONF, so they read /etc/slurm/slurm.conf: point it
+    (and gres.conf, read from the same folder) at ours, unless a real configuration lives there."""
+    etc = Path("/etc/slurm")
+    etc.mkdir(parents=True, exist_ok=True)
+    for name in ("slurm.conf", "gres.conf"):
+        link = etc / name
+        if link.exists() and not link.is_symlink():
+            raise SlurmUnavailable(f"{link} is a real SLURM configuration; not replacing it with a test cluster's")
+        link.unlink(missing_ok=True)
+        link.symlink_to(base / name)
 
 
 def start(base: Path = DEFAULT_DIR, gpus: int = 8, timeout: float = 60.0) -> dict[str, str]:
