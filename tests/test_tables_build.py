@@ -151,3 +151,24 @@ def test_cli_reports_bad_input_in_one_line(tmp_path, cli_env):
     r = subprocess.run([sys.executable, "-m", "e3d.cli", "tables", "table3", "--out", "x.csv", "--params", "[1]"],
                        env=cli_env, capture_output=True, text=True)
     assert r.returncode != 0 and "JSON object" in r.stderr
+
+
+def test_table13_reads_real_profile_artifacts(tmp_path):
+    from e3d.arch.builtins import get_builtin
+    from e3d.models.profile import profile_model
+
+    profiles = []
+    for model in ("e3d-m", "x3d-m"):
+        doc = profile_model(get_builtin(model), resolution=32, frames=4, num_classes=10, latency=True, device="cpu",
+                            batch=2, warmup=1, repeats=2)
+        path = tmp_path / "profile" / "sthv1" / model / "profile.json"
+        path.parent.mkdir(parents=True)
+        write_json(path, doc, PROV)
+        profiles.append(str(path))
+    evals = [eval_metrics(tmp_path, "sthv1", "e3d-m", 0.4)]
+    out = tmp_path / "t13.csv"
+    build("table13", {"profiles": profiles, "evals": evals}, {"device": "cpu", "batch_size": 2}, str(out))
+    df = pd.read_parquet(out.with_suffix(".parquet")).set_index("model")
+    assert df.loc["e3d-m", "latency_ms"] > 0 and df.loc["x3d-m", "throughput_clips_s"] > 0
+    assert df.loc["e3d-m", "device_name"].startswith("cpu") and df.loc["e3d-m", "batch_size"] == 2
+    assert df.loc["e3d-m", "latency_ms_paper"] == pytest.approx(11.4) and df.loc["e3d-m", "top1"] == pytest.approx(40.0)

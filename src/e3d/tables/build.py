@@ -213,15 +213,19 @@ def table12(inputs: Inputs, params: Mapping[str, Any], out: str) -> None:
 
 
 def _profile_row(path: str) -> dict[str, Any]:
+    """One Table 13 row from an `e3d profile --latency` artifact (e3d.models.profile.profile_model)."""
     doc = read_json(path)
-    lat = doc.get("latency") if isinstance(doc.get("latency"), dict) else doc
-    missing = [k for k in ("latency_ms", "throughput_clips_s") if k not in lat]
+    lat = doc.get("latency")
+    if not isinstance(lat, dict):
+        raise BuildError(f"{path}: profile has no latency measurement (run the profile rule with evaluate.latency: true)")
+    missing = [k for k in ("latency_ms_per_video", "throughput_videos_per_s") if k not in lat]
     if missing:
-        raise BuildError(f"{path}: profile lacks {missing} (run the profile rule with evaluate.latency: true)")
+        raise BuildError(f"{path}: profile latency lacks {missing}")
     p = Path(path)
-    return {"model": p.parent.name, "dataset": p.parent.parent.name, "device_name": str(lat.get("device", doc.get("device", ""))),
-            "gflops": float(doc.get("gflops", float("nan"))), "params_m": float(doc.get("params", float("nan"))) / 1e6,
-            "latency_ms": float(lat["latency_ms"]), "throughput_clips_s": float(lat["throughput_clips_s"])}
+    return {"model": p.parent.name, "dataset": p.parent.parent.name, "device_name": str(lat.get("device", "")),
+            "batch_size": int(lat.get("batch", 0)), "precision": str(lat.get("precision", "")),
+            "gflops": float(doc["fvcore_gflops_conv"]), "params_m": float(doc["fvcore_params"]) / 1e6,
+            "latency_ms": float(lat["latency_ms_per_video"]), "throughput_clips_s": float(lat["throughput_videos_per_s"])}
 
 
 def table13(inputs: Inputs, params: Mapping[str, Any], out: str) -> None:
