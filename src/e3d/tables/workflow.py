@@ -48,6 +48,9 @@ class TablesConfig:
         self.search_runs = config["search"]["runs"]
         self.variants_enabled = bool(config["search"]["x3d_kernel_variants"]["enabled"])
         self.models = config["models"]
+        from e3d.train.workflow import TrainConfig
+
+        self._profiled = TrainConfig(config).profiled  # DARTS/SGS models have no spec profile
         chosen = config["train"].get("models")
         self.trained = list(chosen) if chosen is not None else list(self.models)
         self.train_datasets = list(config["train"]["datasets"])
@@ -117,7 +120,7 @@ class TablesConfig:
 
     def profiles(self) -> list[str]:
         data = self.data_name(self.inference_dataset)
-        return [f"{self.work}/profile/{data}/{m}/profile.json" for m in self.trained]
+        return [f"{self.work}/profile/{data}/{m}/profile.json" for m in self.trained if self._profiled(m)]
 
     @property
     def first_dataset(self) -> str:
