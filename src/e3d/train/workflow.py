@@ -30,12 +30,26 @@ def register_entry_wrapper(key: str, fn: Callable[[str, Any, dict[str, Any]], st
     ENTRY_WRAPPERS[key] = (fn, profile)
 
 
+def load_plugins() -> None:
+    for name in WORKFLOW_PLUGINS:
+        importlib.import_module(name)
+
+
+def profiled(entry: dict[str, Any]) -> bool:
+    """Whether the profile rule applies to a models entry: it counts a spec, so not for models that are no spec
+    (DARTS) or change one (SGS)."""
+    load_plugins()
+    kind = str(entry["arch"]).partition(":")[0]
+    if kind in WORKFLOW_REFS and not WORKFLOW_REFS[kind][1]:
+        return False
+    return all(profile or entry.get(key) is None for key, (_, profile) in ENTRY_WRAPPERS.items())
+
+
 class TrainConfig:
     """The `train`, `models` and `evaluate` config sections as the rule file needs them."""
 
     def __init__(self, config: dict[str, Any]):
-        for name in WORKFLOW_PLUGINS:
-            importlib.import_module(name)
+        load_plugins()
         self.config = config
         self.work = config["work_dir"]
         self.train = config["train"]
@@ -90,12 +104,7 @@ class TrainConfig:
         return None, ref
 
     def profiled(self, model: str) -> bool:
-        """Whether the profile rule applies: it counts a spec, so not for models that are no spec or change one."""
-        entry = self._model(model)
-        kind = str(entry["arch"]).partition(":")[0]
-        if kind in WORKFLOW_REFS and not WORKFLOW_REFS[kind][1]:
-            return False
-        return all(profile or entry.get(key) is None for key, (_, profile) in ENTRY_WRAPPERS.items())
+        return profiled(self._model(model))
 
     def arch_inputs(self, model: str) -> list[str]:
         path = self.arch_source(model)[0]
