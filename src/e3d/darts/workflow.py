@@ -131,7 +131,8 @@ class DartsConfig:
         darts = self.darts_models(dataset)
         if not darts:
             raise DartsConfigError(f"results/table_darts_{dataset}.csv: no models entry retrains the search on "
-                                   f"{dataset!r}; add one, e.g. models: {{darts-{dataset}: {{arch: \"darts:{dataset}\"}}}}")
+                                   f"{dataset!r}; add one, e.g. models: "
+                                   f"{{darts-{dataset}: {{arch: \"darts:{dataset}\"}}}}")
         runs = sorted({self._search_run(m) for m in self.compare_models()} - {None})
         return {
             "darts_evals": self.evals(dataset, darts),

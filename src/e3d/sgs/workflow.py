@@ -44,14 +44,17 @@ class SGSConfig:
         chosen = self.cfg.get("models")
         if chosen is None:
             trained = config["train"].get("models")
-            chosen = [m for m in (trained if trained is not None else self.models) if self.models[m].get(KEY) is not None]
+            names = trained if trained is not None else self.models
+            chosen = [m for m in names if self.models[m].get(KEY) is not None]
         for m in chosen:
             if m not in self.models or self.models[m].get(KEY) is None:
-                raise SGSWorkflowError(f"config: sgs.models names {m!r}, which is not a models entry with an `sgs:` block")
+                raise SGSWorkflowError(f"config: sgs.models names {m!r}, which is not a models entry with an "
+                                       f"`sgs:` block")
         self.sgs_models = list(chosen)
         for m, b in self.cfg["bases"].items():
             if m not in self.models or self.models[m].get(KEY) is None:
-                raise SGSWorkflowError(f"config: sgs.bases names {m!r}, which is not a models entry with an `sgs:` block")
+                raise SGSWorkflowError(f"config: sgs.bases names {m!r}, which is not a models entry with an "
+                                       f"`sgs:` block")
             if b not in self.models or self.models[b].get(KEY) is not None:
                 raise SGSWorkflowError(f"config: sgs.bases.{m}: {b!r} is not a models entry without SGS")
 

@@ -199,7 +199,8 @@ def _train(ctx, say, source, record, s: TrainSettings, out_dir: Path, state_dir:
                 save_state()
         acc["seconds"] += time.monotonic() - t0
         history.append(_epoch_row(ctx, epoch, acc, sched.get_last_lr()[0], steps_per_epoch))
-        history[-1].update(model_source.collect_metrics(model, input_shape=(3, s.frames, s.crop, s.crop), training=True))
+        history[-1].update(model_source.collect_metrics(model, input_shape=(3, s.frames, s.crop, s.crop),
+                                                        training=True))
         say(f"epoch {epoch}: loss {history[-1]['loss']:.4f} accuracy {history[-1]['accuracy']:.3f} "
             f"{history[-1]['clips_per_s']:.1f} clips/s")
         epoch, step_in_epoch, acc = epoch + 1, 0, _fresh_acc()
