@@ -16,6 +16,8 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/search.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/tables.smk"
+include: "workflow/rules/darts.smk"
+include: "workflow/rules/sgs.smk"
 
 
 rule all:

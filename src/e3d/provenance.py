@@ -58,18 +58,27 @@ def stage_code_digest(stage: str) -> str:
 # The modules each stage's outputs depend on. Shared infrastructure (artifacts, provenance,
 # config) is deliberately included: a change in how artifacts are written changes every artifact.
 COMMON = ("__init__.py", "artifacts.py", "provenance.py")
+# The code that builds the networks training and evaluation run besides specs: the PyTorch builder and the model
+# sources registered through e3d.train.model_source (DARTS-P3D's discrete network and TSN sampler, SGS). The DARTS
+# search itself (search, architect, config, run) is not among them: searching again reruns what it changes.
+MODEL_PLUGINS = ("models", "darts/model_source.py", "darts/workflow.py", "darts/network.py", "darts/cells.py",
+                 "darts/ops.py", "darts/genotype.py", "darts/segments.py", "darts/space.py", "darts/data.py", "sgs")
 STAGE_MODULES: dict[str, tuple[str, ...]] = {
     "data": COMMON + ("data", "commands/synth.py", "commands/index.py", "commands/extract.py"),
     # Training reads clips from the frame store (data) and builds the network from a spec (arch).
-    "train": COMMON + ("train", "arch", "models", "data", "commands/train.py"),
+    "train": COMMON + ("train", "arch", "data", "commands/train.py") + MODEL_PLUGINS,
     # Evaluation rebuilds the model and its clips with the training code; it changes when that does.
-    "evaluate": COMMON + ("evaluate", "train", "arch", "models", "data", "commands/evaluate.py", "commands/profile.py"),
+    "evaluate": COMMON + ("evaluate", "train", "arch", "data", "commands/evaluate.py", "commands/profile.py")
+    + MODEL_PLUGINS,
     # The scorer, the search engine and the spec/cost/space code they read; not the PyTorch builder.
     "search": COMMON + ("score", "search", "arch", "commands/score.py", "commands/search.py"),
     # Tables read every stage's artifacts but import only their own code (and the paper's transcribed data,
     # covered by e3d.tables.write.paper_data_files).
     "tables": COMMON + ("tables", "commands/tables.py"),
     "darts": COMMON + ("darts", "commands/darts_search.py", "data/sampling.py", "data/store.py"),
+    # The SGS layer and its measured cost: SGS models train and evaluate through the train/evaluate stages, whose
+    # digests include it (MODEL_PLUGINS); the SGS table rule adds it to the tables digest.
+    "sgs": COMMON + ("sgs",),
     "baselines": COMMON + ("baselines", "score", "arch", "search", "tables", "commands/baselines.py"),
 }
 

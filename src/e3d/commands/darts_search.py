@@ -1,13 +1,15 @@
 """`e3d darts-search`: differentiable pseudo-3D cell search with temporal segments on a frame store.
 
 Settings come from a preset (ucf101 or synthetic), then an optional YAML/JSON file holding the `darts` config
-slice for one dataset, then the flags given on the command line (highest priority).
+slice for one dataset (or the same inline as --settings JSON, as the workflow passes it), then the flags given on
+the command line (highest priority).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 from pathlib import Path
 
 import yaml
@@ -26,6 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=Path, help="output folder: genotype.json, metrics.parquet")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="ucf101", help="defaults to start from")
     parser.add_argument("--config", type=Path, help="YAML/JSON mapping of search settings (the darts config slice)")
+    parser.add_argument("--settings", help="JSON mapping of search settings (the darts config block), after --config")
     parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:N")
     parser.add_argument("--primitives", help="comma-separated operation names (default: the reference's list)")
     types = {f.name: f.type for f in dataclasses.fields(SearchConfig)}
@@ -50,6 +53,17 @@ def resolve_config(args: argparse.Namespace):
             config = SearchConfig.from_dict(data, base=config)
         except (TypeError, ValueError) as exc:
             raise UserError(f"{args.config}: {exc}") from None
+    if getattr(args, "settings", None):
+        try:
+            data = json.loads(args.settings)
+        except json.JSONDecodeError as exc:
+            raise UserError(f"--settings: not valid JSON ({exc})") from None
+        if not isinstance(data, dict):
+            raise UserError("--settings: expected a JSON mapping of search settings")
+        try:
+            config = SearchConfig.from_dict(data, base=config)
+        except (TypeError, ValueError) as exc:
+            raise UserError(f"--settings: {exc}") from None
     flags = {k: getattr(args, k) for k in FLAG_KEYS if getattr(args, k) is not None}
     if args.primitives:
         flags["primitives"] = tuple(p.strip() for p in args.primitives.split(",") if p.strip())

@@ -34,6 +34,7 @@ def run(args) -> int:
     from e3d.evaluate.views import ViewPlan
     from e3d.provenance import STAGE_MODULES
     from e3d.train.dist import job_cpus
+    from e3d.train.model_source import clip_sampler
 
     model, ckpt = load_trained(args.model)
     s = ckpt.get("settings", {})
@@ -56,13 +57,17 @@ def run(args) -> int:
     gflops = gflops_per_view(model, plan.frames, plan.crop)
     result = evaluate(model, store, plan, split=args.split, batch_size=args.batch_size,
                       mean=tuple(s.get("mean", (0.45,) * 3)), std=tuple(s.get("std", (0.225,) * 3)),
-                      device=device, num_workers=max(0, workers), class_names=ckpt.get("class_names"))
+                      device=device, num_workers=max(0, workers), class_names=ckpt.get("class_names"),
+                      sampler=clip_sampler(ckpt["record"]))
+    extras = dict(result.extras)
+    # Models whose cost depends on the clip (SGS) report their measured mean per view instead.
+    gflops = float(extras.pop("gflops_per_view", gflops))
     params = sum(p.numel() for p in model.parameters())
     config = {"model_digest": ckpt.get("run_digest"), "plan": plan.__dict__, "split": args.split}
     modules = STAGE_MODULES.get("evaluate", ())
     write_parquet(args.scores, result.scores, Provenance.make("eval_scores", 1, config, modules))
     doc = summary(result, plan, gflops, int(ckpt["num_classes"]),
-                  {"split": args.split, "params": params, "model": str(args.model),
+                  {**extras, "split": args.split, "params": params, "model": str(args.model),
                    "arch": ckpt["record"].get("source", ckpt["record"].get("kind"))})
     write_json(args.metrics, doc, Provenance.make("eval_metrics", 1, config, modules))
     print(json.dumps({k: doc[k] for k in ("top1", "top5", "videos", "gflops", "single_frame")}))

@@ -4,7 +4,7 @@ batches of `batch_size` clips, so memory is bounded by the batch size whatever K
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -18,8 +18,8 @@ from e3d.train.clips import ClipSource, split_rows
 
 
 class EvalClips(torch.utils.data.Dataset):
-    def __init__(self, source: ClipSource, rows: pd.DataFrame, plan: ViewPlan, mean, std):
-        self.source, self.plan, self.mean, self.std = source, plan, mean, std
+    def __init__(self, source: ClipSource, rows: pd.DataFrame, plan: ViewPlan, mean, std, sampler=None):
+        self.source, self.plan, self.mean, self.std, self.sampler = source, plan, mean, std, sampler
         self.ids = rows["video_id"].astype(str).tolist()
         self.frames = rows["num_frames"].astype(int).tolist()
 
@@ -28,7 +28,7 @@ class EvalClips(torch.utils.data.Dataset):
 
     def __getitem__(self, item: int) -> tuple[torch.Tensor, int]:
         row, k = divmod(item, self.plan.clips)
-        idx = clip_frame_indices(self.frames[row], self.plan)[k]
+        idx = clip_frame_indices(self.frames[row], self.plan, self.sampler)[k]
         if self.plan.single_frame:
             one = self.source.read_clip(self.ids[row], idx[:1])
             clip = np.repeat(one, self.plan.frames, axis=0)
@@ -42,6 +42,7 @@ class EvalResult:
     scores: pd.DataFrame  # one row per video
     top1: float
     top5: float
+    extras: dict[str, Any] = field(default_factory=dict)  # model_source.collect_metrics after the pass
 
 
 @torch.no_grad()
@@ -57,14 +58,18 @@ def evaluate(
     device: torch.device | str = "cpu",
     num_workers: int = 0,
     class_names: list[str] | None = None,
+    sampler: Any = None,
 ) -> EvalResult:
+    from e3d.train import model_source
+
     rows = split_rows(source, split)
-    data = EvalClips(source, rows, plan, mean, std)
+    data = EvalClips(source, rows, plan, mean, std, sampler)
     loader = torch.utils.data.DataLoader(data, batch_size=batch_size, shuffle=False, num_workers=num_workers)
     device = torch.device(device)
     model = model.to(device).eval()
     num_classes = int(source.num_classes)
     sums = np.zeros((len(rows), num_classes), dtype=np.float64)
+    model_source.reset_metrics(model)  # only this pass's views count (e.g. SGS's per-view B')
     with Progress(total=len(data), desc=f"evaluate {plan.describe()}", unit="clip") as bar:
         for views, row in loader:
             b, c = views.shape[:2]
@@ -92,7 +97,8 @@ def evaluate(
         "views": plan.clips * plan.crops,
         "scores": [s.astype(np.float32) for s in scores],
     })
-    return EvalResult(df, float(top1.mean()), float(top5.mean()))
+    extras = model_source.collect_metrics(model, input_shape=(3, plan.frames, plan.crop, plan.crop), training=False)
+    return EvalResult(df, float(top1.mean()), float(top5.mean()), extras)
 
 
 def gflops_per_view(model: nn.Module, frames: int, crop: int) -> float:

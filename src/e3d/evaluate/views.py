@@ -55,10 +55,14 @@ def clip_views(clip: np.ndarray, size: int, crops: int, mean, std) -> torch.Tens
     return torch.stack([normalize(v, mean, std) for v in views])
 
 
-def clip_frame_indices(num_frames: int, plan: ViewPlan) -> list[np.ndarray]:
+def clip_frame_indices(num_frames: int, plan: ViewPlan, sampler=None) -> list[np.ndarray]:
+    """The K test clips' frame indices; `sampler` is a model record's own (model_source.clip_sampler)."""
     from e3d.data.sampling import uniform_clip_indices
 
-    clips = [np.asarray(c) for c in uniform_clip_indices(num_frames, plan.frames, plan.sample_rate, plan.clips)]
+    if sampler is not None:
+        clips = [np.asarray(c) for c in sampler.test_indices(num_frames, plan.frames, plan.sample_rate, plan.clips)]
+    else:
+        clips = [np.asarray(c) for c in uniform_clip_indices(num_frames, plan.frames, plan.sample_rate, plan.clips)]
     if plan.single_frame:
         clips = [np.full(plan.frames, c[len(c) // 2]) for c in clips]
     return clips

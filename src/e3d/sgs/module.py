@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Any, Iterator
 
 import torch
 from torch import nn
@@ -56,6 +56,10 @@ class SimilarityGuidedSampling(nn.Module):
         self.bn = nn.BatchNorm1d(embed_dim)
         self.last: SGSResult | None = None
         self._force_width: int | None = None
+        # Each clip's B' since the last reset_metrics(): the training loop logs the histogram per epoch, the
+        # evaluation costs every view at its own B'. A plain list, not a buffer: DDP would overwrite buffers
+        # with rank 0's, and checkpoints need not carry it.
+        self._seen: list[torch.Tensor] = []
 
     @classmethod
     def from_config(cls, channels: int, frames: int, config: SGSConfig) -> "SimilarityGuidedSampling":
@@ -84,7 +88,47 @@ class SimilarityGuidedSampling(nn.Module):
                                             floor=noise_floor(z, self.distance))
         self.last = SGSResult(counts=packed.counts.detach(), mask=packed.mask.detach(),
                               weights=packed.weights.detach(), delta=delta.detach())
+        if self._force_width is None and not torch.jit.is_tracing():  # cost measurement is not a clip
+            self._seen.append(packed.counts.detach().to("cpu", torch.int64))
         return out
+
+    # ---- statistics for the training loop and the evaluation (e3d.train.model_source.collect_metrics) ----
+    def reset_metrics(self) -> None:
+        self._seen = []
+
+    def seen_counts(self) -> torch.Tensor:
+        """B' of every clip since the last reset, in the order they were run."""
+        return torch.cat(self._seen) if self._seen else torch.zeros(0, dtype=torch.int64)
+
+    def collect_metrics(self, root: nn.Module, *, input_shape: tuple[int, ...], training: bool) -> dict[str, Any]:
+        """Training: the B' histogram (summed over processes) as flat per-epoch columns. Evaluation: every view's
+        GFLOPs at its own B' (fvcore on the shapes that flow, e3d.sgs.cost.clip_cost): mean per view, its
+        distribution and the histogram; `gflops_per_view` replaces the static count of a fixed-shape model."""
+        counts = self.seen_counts()
+        self.reset_metrics()
+        if training:
+            return self._histogram_columns(counts, root)
+        if counts.numel() == 0:
+            return {}
+        from e3d.sgs.cost import clip_cost
+
+        cost = clip_cost(root, counts, input_shape)
+        return {"gflops_per_view": cost.mean, "sgs": cost.summary()}
+
+    def _histogram_columns(self, counts: torch.Tensor, root: nn.Module) -> dict[str, Any]:
+        import torch.distributed as dist
+
+        hist = torch.bincount(counts.clamp(1, self.num_bins), minlength=self.num_bins + 1)[1:].double()
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            device = next(root.parameters()).device  # NCCL reduces CUDA tensors only
+            hist = hist.to(device)
+            dist.all_reduce(hist)
+            hist = hist.cpu()
+        total = float(hist.sum())
+        widths = torch.arange(1, self.num_bins + 1, dtype=torch.float64)
+        row: dict[str, Any] = {"sgs_active_bins_mean": float((hist * widths).sum()) / total if total else float("nan")}
+        row.update({f"sgs_active_bins_{b}": int(hist[b - 1]) for b in range(1, self.num_bins + 1)})
+        return row
 
     @contextmanager
     def forced_width(self, width: int) -> Iterator[None]:

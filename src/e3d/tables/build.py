@@ -296,3 +296,8 @@ def build(name: str, inputs: Inputs, params: Mapping[str, Any], out: str) -> Non
     if name not in BUILDERS:
         raise BuildError(f"no table or figure {name!r}; known: {', '.join(BUILDERS)}")
     BUILDERS[name](inputs, params, out)
+
+# The related systems' tables (DARTS-P3D, SGS) live in their own module; `e3d tables` lists them here.
+from e3d.tables import systems as _systems  # noqa: E402  (imports this module's helpers)
+
+BUILDERS.update(_systems.BUILDERS)

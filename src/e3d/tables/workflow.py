@@ -16,6 +16,7 @@ from typing import Any
 
 from e3d.errors import E3DError
 from e3d.tables.report import FLOPS_CONVENTION
+from e3d.train.workflow import profiled
 
 # paper name -> (data format, how the paper names it)
 PAPER_DATASETS = {"k400": ("kinetics400", "Kinetics-400"), "sthv1": ("sthv1", "Something-Something V1"),
@@ -117,7 +118,8 @@ class TablesConfig:
 
     def profiles(self) -> list[str]:
         data = self.data_name(self.inference_dataset)
-        return [f"{self.work}/profile/{data}/{m}/profile.json" for m in self.trained]
+        return [f"{self.work}/profile/{data}/{m}/profile.json" for m in self.trained
+                if profiled(self.models[m])]  # DARTS/SGS models have no spec profile
 
     @property
     def first_dataset(self) -> str:

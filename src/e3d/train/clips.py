@@ -88,10 +88,11 @@ def sample_rng(seed: int, epoch: int, position: int) -> np.random.Generator:
 class TrainClips(torch.utils.data.Dataset):
     """Indexed by (epoch, position, row) keys produced by EpochSampler."""
 
-    def __init__(self, source: ClipSource, rows: Any, settings: TrainSettings):
+    def __init__(self, source: ClipSource, rows: Any, settings: TrainSettings, sampler: Any = None):
         from e3d.data.sampling import random_clip_indices
 
-        self._pick = random_clip_indices
+        # A model record's own sampler (model_source.clip_sampler, e.g. TSN segments) replaces the clip.
+        self._pick = sampler.train_indices if sampler is not None else random_clip_indices
         self.source = source
         self.ids = rows["video_id"].astype(str).tolist()
         self.labels = rows["label"].astype(int).tolist()

@@ -138,7 +138,7 @@ def _train(ctx, say, source, record, s: TrainSettings, out_dir: Path, state_dir:
     net = model
     if ctx.world > 1:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[ctx.device] if ctx.cuda else None)
-    dataset = TrainClips(source, rows, s)
+    dataset = TrainClips(source, rows, s, model_source.clip_sampler(record))
     say(f"training {_label(record)}: {len(rows)} clips, {steps_per_epoch} steps/epoch x "
         f"{s.epochs} epochs, {ctx.world} process(es) on {ctx.device.type}, {workers} loader worker(s), "
         f"precision {dtype or 'fp32'}")
@@ -165,6 +165,7 @@ def _train(ctx, say, source, record, s: TrainSettings, out_dir: Path, state_dir:
             generator=torch.Generator().manual_seed(s.seed), persistent_workers=False,
         )
         net.train()
+        model_source.reset_metrics(model)  # per-epoch module statistics (e.g. SGS's B' histogram)
         t0 = time.monotonic()
         for x, y in loader:
             x = x.to(ctx.device, non_blocking=True)
@@ -198,6 +199,8 @@ def _train(ctx, say, source, record, s: TrainSettings, out_dir: Path, state_dir:
                 save_state()
         acc["seconds"] += time.monotonic() - t0
         history.append(_epoch_row(ctx, epoch, acc, sched.get_last_lr()[0], steps_per_epoch))
+        history[-1].update(model_source.collect_metrics(model, input_shape=(3, s.frames, s.crop, s.crop),
+                                                        training=True))
         say(f"epoch {epoch}: loss {history[-1]['loss']:.4f} accuracy {history[-1]['accuracy']:.3f} "
             f"{history[-1]['clips_per_s']:.1f} clips/s")
         epoch, step_in_epoch, acc = epoch + 1, 0, _fresh_acc()

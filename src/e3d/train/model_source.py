@@ -13,8 +13,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
+import numpy as np
 import torch.nn as nn
 
 from e3d.errors import UserError
@@ -49,6 +50,53 @@ def register_resolver(kind: str, fn: Resolver) -> None:
 
 def register_builder(kind: str, fn: Builder) -> None:
     BUILDERS[kind] = fn
+
+
+# ---- hooks for model sources beyond a spec (registered by the plugins below) ----
+class ClipSampler(Protocol):
+    """Which frames a model reads, when it is not one contiguous clip (e.g. TSN segments). A record names
+    its sampler in `record["clip_sampler"]` ({"kind": ..., **params}); None = the ordinary clip."""
+
+    def train_indices(self, num_frames: int, frames: int, rate: int, rng: np.random.Generator) -> np.ndarray: ...
+
+    def test_indices(self, num_frames: int, frames: int, rate: int, clips: int) -> list[np.ndarray]: ...
+
+
+CLIP_SAMPLERS: dict[str, Callable[[dict[str, Any]], ClipSampler]] = {}
+
+
+def register_clip_sampler(kind: str, factory: Callable[[dict[str, Any]], ClipSampler]) -> None:
+    CLIP_SAMPLERS[kind] = factory
+
+
+def clip_sampler(record: dict[str, Any]) -> ClipSampler | None:
+    spec = record.get("clip_sampler")
+    if not spec:
+        return None
+    kind = spec.get("kind") if isinstance(spec, dict) else None
+    if kind not in CLIP_SAMPLERS:
+        raise ArchRefError(f"model record asks for clip sampler {kind!r}; known: {sorted(CLIP_SAMPLERS)}")
+    return CLIP_SAMPLERS[kind]({k: v for k, v in spec.items() if k != "kind"})
+
+
+def _metric_modules(model: nn.Module) -> list[nn.Module]:
+    return [m for m in model.modules() if callable(getattr(m, "collect_metrics", None))]
+
+
+def reset_metrics(model: nn.Module) -> None:
+    """Clear what modules with `reset_metrics()`/`collect_metrics()` (e.g. SGS's B' counts) have accumulated."""
+    for m in _metric_modules(model):
+        m.reset_metrics()
+
+
+def collect_metrics(model: nn.Module, *, input_shape: tuple[int, ...], training: bool) -> dict[str, Any]:
+    """What modules accumulated since the last reset, as metric fields (flat scalars while training, for the
+    per-epoch rows; JSON-able values after evaluation, e.g. measured per-clip GFLOPs under `gflops_per_view`).
+    Every process calls it (modules may all-reduce)."""
+    out: dict[str, Any] = {}
+    for m in _metric_modules(model):
+        out.update(m.collect_metrics(model, input_shape=tuple(input_shape), training=training))
+    return out
 
 
 def split_ref(ref: str) -> tuple[str, str]:
@@ -145,3 +193,17 @@ register_resolver("builtin", _resolve_builtin)
 register_resolver("spec", _resolve_spec_file)
 register_resolver("search", _resolve_search)
 register_builder("spec", _build_spec)
+
+
+# Model sources outside the spec family register themselves on import.
+PLUGINS = ("e3d.darts.model_source", "e3d.sgs.model_source")
+
+
+def _load_plugins() -> None:
+    import importlib
+
+    for name in PLUGINS:
+        importlib.import_module(name)
+
+
+_load_plugins()

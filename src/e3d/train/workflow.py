@@ -5,17 +5,52 @@ Kept in the library so the rule file holds only rules and these are unit-testabl
 
 from __future__ import annotations
 
+import importlib
 import json
 import shlex
-from typing import Any
+from typing import Any, Callable
 
 from e3d.train.settings import TrainSettings
+
+# Model sources outside the spec family (kept free of torch: the rule files import this at DAG build).
+# `arch: KIND:VALUE` -> fn(value, config) -> (file the train job depends on or None, `e3d train --arch` ref);
+# `profile` False where the profile rule (fvcore on a spec) does not describe the trained network.
+WORKFLOW_REFS: dict[str, tuple[Callable[[str, dict[str, Any]], tuple[str | None, str]], bool]] = {}
+# A models-entry key (e.g. `sgs:`) whose block wraps the entry's reference: fn(ref, block, config) -> ref.
+ENTRY_WRAPPERS: dict[str, tuple[Callable[[str, Any, dict[str, Any]], str], bool]] = {}
+WORKFLOW_PLUGINS = ("e3d.darts.workflow", "e3d.sgs.workflow")
+
+
+def register_workflow_ref(kind: str, fn: Callable[[str, dict[str, Any]], tuple[str | None, str]],
+                          profile: bool = True) -> None:
+    WORKFLOW_REFS[kind] = (fn, profile)
+
+
+def register_entry_wrapper(key: str, fn: Callable[[str, Any, dict[str, Any]], str], profile: bool = True) -> None:
+    ENTRY_WRAPPERS[key] = (fn, profile)
+
+
+def load_plugins() -> None:
+    for name in WORKFLOW_PLUGINS:
+        importlib.import_module(name)
+
+
+def profiled(entry: dict[str, Any]) -> bool:
+    """Whether the profile rule applies to a models entry: it counts a spec, so not for models that are no spec
+    (DARTS) or change one (SGS)."""
+    load_plugins()
+    kind = str(entry["arch"]).partition(":")[0]
+    if kind in WORKFLOW_REFS and not WORKFLOW_REFS[kind][1]:
+        return False
+    return all(profile or entry.get(key) is None for key, (_, profile) in ENTRY_WRAPPERS.items())
 
 
 class TrainConfig:
     """The `train`, `models` and `evaluate` config sections as the rule file needs them."""
 
     def __init__(self, config: dict[str, Any]):
+        load_plugins()
+        self.config = config
         self.work = config["work_dir"]
         self.train = config["train"]
         self.models: dict[str, dict[str, Any]] = config["models"]
@@ -50,14 +85,26 @@ class TrainConfig:
     def arch_source(self, model: str) -> tuple[str | None, str]:
         """(file the rule depends on, or None; the reference passed to `e3d train --arch`).
         `search:RUN` names a search run of the search stage: its arch.json."""
-        ref = self._model(model)["arch"]
+        entry = self._model(model)
+        path, ref = self._base_source(entry["arch"])
+        for key, (wrap, _) in ENTRY_WRAPPERS.items():
+            if entry.get(key) is not None:
+                ref = wrap(ref, entry[key], self.config)
+        return path, ref
+
+    def _base_source(self, ref: str) -> tuple[str | None, str]:
         kind, _, value = ref.partition(":")
+        if kind in WORKFLOW_REFS:
+            return WORKFLOW_REFS[kind][0](value, self.config)
         if kind == "search":
             path = f"{self.work}/search/{value}/arch.json"
             return path, f"search:{path}"
         if kind == "spec":
             return value, ref
         return None, ref
+
+    def profiled(self, model: str) -> bool:
+        return profiled(self._model(model))
 
     def arch_inputs(self, model: str) -> list[str]:
         path = self.arch_source(model)[0]
@@ -98,5 +145,6 @@ class TrainConfig:
         for ds in datasets or self.train["datasets"]:
             for m in self.trained:
                 out += [f"{self.work}/eval/{ds}/{m}/{k}.metrics.json" for k in self.eval_kinds]
-                out.append(f"{self.work}/profile/{ds}/{m}/profile.json")
+                if self.profiled(m):
+                    out.append(f"{self.work}/profile/{ds}/{m}/profile.json")
         return out

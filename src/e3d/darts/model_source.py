@@ -1,0 +1,130 @@
+"""The searched DARTS-P3D network as a model source of the training stage: `darts:GENOTYPE.json` (or a JSON
+reference with retraining overrides) -> a model record that rebuilds the discrete network from scratch, and
+the TSN clip sampler its clips need (K segments x F frames: one snippet per segment, random offset in training,
+centred at test). Registered with e3d.train.model_source on import."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+from e3d.train.model_source import (
+    ArchRefError, ModelOptions, register_builder, register_clip_sampler, register_resolver,
+)
+
+KIND = "darts"
+SAMPLER = "segments"
+# Retraining overrides of the searched shape (DARTS retrains wider/deeper than it searched).
+OVERRIDES = ("channels", "layers", "stem_stride")
+
+
+def parse_ref(value: str) -> dict[str, Any]:
+    """`PATH` or `{"genotype": PATH, "channels": .., "layers": .., "stem_stride": .., "dropout": ..}`."""
+    if value.lstrip().startswith("{"):
+        try:
+            ref = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ArchRefError(f"architecture darts:{value}: not valid JSON ({exc})") from exc
+    else:
+        ref = {"genotype": value}
+    unknown = sorted(set(ref) - {"genotype", "dropout", *OVERRIDES})
+    if unknown or not isinstance(ref.get("genotype"), str):
+        raise ArchRefError(f"architecture darts:{value}: expected a genotype path and optionally "
+                           f"{', '.join(('dropout',) + OVERRIDES)}; got keys {sorted(ref)}")
+    return ref
+
+
+def resolve_darts(value: str, options: ModelOptions) -> dict[str, Any]:
+    from e3d.artifacts import ArtifactError
+    from e3d.darts.genotype import read_genotype
+    from e3d.darts.space import SpaceError
+
+    ref = parse_ref(value)
+    path = ref["genotype"]
+    try:
+        art = read_genotype(path)
+        network = art.network.replace(**{k: ref.get(k) for k in OVERRIDES})
+    except (ArtifactError, OSError, SpaceError) as exc:
+        raise ArchRefError(f"architecture darts:{path}: {exc}") from exc
+    if options.frames is not None and options.frames != network.clip_frames:
+        raise ArchRefError(
+            f"architecture darts:{path}: the network reads {network.segments} segments x "
+            f"{network.frames_per_segment} frames = {network.clip_frames} frames per clip, but the training "
+            f"settings ask for frames={options.frames}; set the model's settings.frames to {network.clip_frames}")
+    dropout = float(ref.get("dropout", 0.0))
+    if not 0.0 <= dropout < 1.0:
+        raise ArchRefError(f"architecture darts:{path}: dropout must be in [0, 1), got {dropout}")
+    search = art.search
+    return {
+        "kind": KIND,
+        "genotype": art.genotype.to_dict(),
+        "network": network.to_dict(),
+        "dropout": dropout,
+        "searched_classes": art.num_classes,
+        # how the genotype was found, for the tables (the alphas are left in the artifact)
+        "search": {k: search[k] for k in ("store", "split", "train_videos", "val_videos", "order",
+                                                 "epochs", "seconds", "device", "val_acc")
+                   if k in search},
+        "clip_sampler": {"kind": SAMPLER, "segments": network.segments,
+                         "frames_per_segment": network.frames_per_segment},
+        "source": f"darts:{path}",
+    }
+
+
+def build_darts(record: dict[str, Any], num_classes: int) -> nn.Module:
+    from e3d.darts.genotype import Genotype
+    from e3d.darts.network import build_discrete_network
+    from e3d.darts.space import NetworkConfig
+
+    genotype = Genotype.from_dict(record["genotype"], where="model record genotype")
+    network = NetworkConfig.from_dict(record["network"], where="model record network")
+    return build_discrete_network(genotype, num_classes, network, dropout=float(record.get("dropout", 0.0)))
+
+
+@dataclass(frozen=True)
+class SegmentSampler:
+    """TSN segments: K equal segments, a snippet of F frames (every `rate`-th) from each, concatenated
+    segment-major as the network splits them. Test clip k of n takes, in every segment, the k-th of n
+    uniformly spaced snippets (n = 1: the centre snippet, as TSN tests)."""
+
+    segments: int
+    frames_per_segment: int
+
+    def _check(self, frames: int) -> None:
+        if frames != self.segments * self.frames_per_segment:
+            raise ArchRefError(f"segment clips: {frames} frames asked, the network reads {self.segments} x "
+                               f"{self.frames_per_segment} = {self.segments * self.frames_per_segment}")
+
+    def train_indices(self, num_frames: int, frames: int, rate: int, rng: np.random.Generator) -> np.ndarray:
+        from e3d.darts.data import segment_indices
+
+        self._check(frames)
+        return segment_indices(num_frames, self.segments, self.frames_per_segment, rate, train=True, rng=rng)
+
+    def test_indices(self, num_frames: int, frames: int, rate: int, clips: int) -> list[np.ndarray]:
+        from e3d.darts.data import segment_bounds, segment_indices
+        from e3d.data.sampling import uniform_clip_indices
+
+        self._check(frames)
+        if clips == 1:
+            return [segment_indices(num_frames, self.segments, self.frames_per_segment, rate, train=False)]
+        per_segment = [[np.asarray(c, dtype=np.int64) + start
+                        for c in uniform_clip_indices(end - start, self.frames_per_segment, rate, clips)]
+                       for start, end in segment_bounds(num_frames, self.segments)]
+        return [np.concatenate([snips[k] for snips in per_segment]) for k in range(clips)]
+
+
+def segment_sampler(params: dict[str, Any]) -> SegmentSampler:
+    try:
+        return SegmentSampler(int(params["segments"]), int(params["frames_per_segment"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ArchRefError(f"segment clip sampler: bad parameters {params} ({exc!r})") from exc
+
+
+register_resolver(KIND, resolve_darts)
+register_builder(KIND, build_darts)
+register_clip_sampler(SAMPLER, segment_sampler)
