@@ -2,15 +2,24 @@
 
 sampling: the differentiable core on given distances. module: the layer. config: SGSConfig.
 cost: measured GFLOPs per clip at its own B', B' histograms. network: inserting the layer into a model.
+
+Names are imported lazily: the workflow imports e3d.sgs.config/workflow while Snakemake builds the DAG, and
+that must not pay for importing torch.
 """
 
-from e3d.sgs.config import SGSConfig, SGSConfigError
-from e3d.sgs.cost import ClipCost, active_bins_histogram, clip_cost, flops_by_width, flops_of_clip, measure_clips
-from e3d.sgs.module import SGSResult, SimilarityGuidedSampling, find_sgs, find_sgs_modules
-from e3d.sgs.network import build_sgs_model, sgs_factory
+import importlib
 
-__all__ = [
-    "SGSConfig", "SGSConfigError", "SGSResult", "SimilarityGuidedSampling", "find_sgs", "find_sgs_modules",
-    "ClipCost", "active_bins_histogram", "clip_cost", "flops_by_width", "flops_of_clip", "measure_clips",
-    "build_sgs_model", "sgs_factory",
-]
+_EXPORTS = {
+    "SGSConfig": "config", "SGSConfigError": "config",
+    "ClipCost": "cost", "active_bins_histogram": "cost", "clip_cost": "cost", "flops_by_width": "cost",
+    "flops_of_clip": "cost", "measure_clips": "cost",
+    "SGSResult": "module", "SimilarityGuidedSampling": "module", "find_sgs": "module", "find_sgs_modules": "module",
+    "build_sgs_model": "network", "sgs_factory": "network",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"e3d.sgs.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'e3d.sgs' has no attribute {name!r}")

@@ -6,7 +6,11 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping
 
 from e3d.errors import E3DError
-from e3d.sgs.sampling import BOUNDARIES, DISTANCES, KERNEL_NORMS
+
+# The option values, here so that the config (read while Snakemake builds the DAG) needs no torch.
+DISTANCES = ("l2", "l1", "cosine")
+BOUNDARIES = ("nearest", "both")
+KERNEL_NORMS = ("none", "frame", "bin")
 
 
 class SGSConfigError(E3DError, ValueError):

@@ -32,9 +32,7 @@ from dataclasses import dataclass
 import torch
 
 KERNEL_EPS = 1e-7  # the authors' "+1e-7": keeps a frame at exactly distance 1 from a centre in that bin
-DISTANCES = ("l2", "l1", "cosine")
-BOUNDARIES = ("nearest", "both")
-KERNEL_NORMS = ("none", "frame", "bin")
+from e3d.sgs.config import BOUNDARIES, DISTANCES, KERNEL_NORMS  # noqa: E402,F401 (defined with the config)
 
 
 def distance_to_mean(z: torch.Tensor, distance: str = "l2") -> torch.Tensor:
