@@ -3,9 +3,11 @@
 Every class is one member of a pair that differs only by the direction of time (left-to-right vs
 right-to-left, approaching vs receding, appearing vs disappearing, clockwise vs anticlockwise,
 top-to-bottom vs bottom-to-top). In every class the main object's position, size, orientation and
-opacity are drawn from the same marginal distributions, and exactly one of them changes over time
-(as a sawtooth with a random phase, i.e. a random start). So one frame says nothing about the class
-(a model fed a repeated frame stays near chance) while two frames a little apart say everything.
+opacity are drawn from the same marginal distributions, and exactly one of them changes over time: a
+monotone ramp across the whole clip, covering a random share `span` of the attribute's range from a random
+start in [0, 1 - span]. Playing a clip backwards gives a clip of the partner class with start' = 1 - start - span,
+which is drawn from the same distribution, so one frame says nothing about the class (a model fed a repeated
+frame stays near chance) while any two frames a little apart agree on it (no wrap-around inside a clip).
 
 Determinism: clip i is rendered from `np.random.default_rng([seed, i])`, so a clip does not depend
 on the size of the dataset, and x264/libvpx run single-threaded so the encoded bytes are stable.
@@ -56,8 +58,8 @@ class SynthSettings:
     min_fps: int = 12
     max_fps: int = 30
     webm_fraction: float = 0.2
-    min_period: float = 1.5  # seconds per sawtooth period (one traversal / revolution / fade)
-    max_period: float = 3.0
+    min_span: float = 0.6  # share of the attribute's range the object covers over the clip (speed)
+    max_span: float = 0.9
 
     def validate(self) -> None:
         def need(ok: bool, what: str) -> None:
@@ -71,7 +73,7 @@ class SynthSettings:
         need(0.2 <= self.min_seconds <= self.max_seconds, "need 0.2 <= min_seconds <= max_seconds")
         need(1 <= self.min_fps <= self.max_fps <= 120, "need 1 <= min_fps <= max_fps <= 120")
         need(0.0 <= self.webm_fraction <= 1.0, "webm_fraction must be in [0, 1]")
-        need(0.1 <= self.min_period <= self.max_period, "need 0.1 <= min_period <= max_period")
+        need(0.1 <= self.min_span <= self.max_span <= 1.0, "need 0.1 <= min_span <= max_span <= 1")
 
 
 @dataclass
@@ -145,8 +147,7 @@ def _draw_params(rng: np.random.Generator, s: SynthSettings, width: int, height:
     bg_lum = rng.uniform(15, 75) if dark_bg else rng.uniform(180, 240)
     obj_lum = rng.uniform(200, 255) if dark_bg else rng.uniform(0, 50)
     return {
-        "period": float(rng.uniform(s.min_period, s.max_period)),
-        "phase": float(rng.random()),  # the random start: where in its cycle the motion begins
+        **_ramp(rng, s),
         "shape": str(rng.choice(SHAPES)),
         # static values of the attributes that do not vary, drawn from the varying ones' marginals
         "x": float(rng.uniform(0.1, 0.9)),
@@ -171,6 +172,11 @@ def _draw_params(rng: np.random.Generator, s: SynthSettings, width: int, height:
     }
 
 
+def _ramp(rng: np.random.Generator, s: SynthSettings) -> dict:
+    span = float(rng.uniform(s.min_span, s.max_span))
+    return {"span": span, "start": float(rng.uniform(0.0, 1.0 - span))}
+
+
 def _tint(rng: np.random.Generator, lum: float, spread: float) -> list[float]:
     return [float(np.clip(lum + rng.uniform(-spread, spread), 0, 255)) for _ in range(3)]
 
@@ -181,11 +187,12 @@ def _attribute(spec: ClipSpec, attr: str, t: float) -> float:
     name, varying, direction = CLASSES[spec.label]
     if attr != varying:
         return p[attr]
-    frac = (t / p["period"] + p["phase"]) % 1.0
+    duration = max(spec.num_frames - 1, 1) / spec.fps
+    frac = p["start"] + p["span"] * min(t / duration, 1.0)
     if direction < 0:
         frac = 1.0 - frac
     if attr in ("x", "y"):
-        return -0.1 + 1.2 * frac  # wraps around: leaves on one side, re-enters on the other
+        return -0.1 + 1.2 * frac  # from just off one edge to just off the other
     if attr == "size":
         return SIZE_RANGE[0] + (SIZE_RANGE[1] - SIZE_RANGE[0]) * frac
     if attr == "alpha":
