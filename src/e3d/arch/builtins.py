@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from typing import Callable
 
+from functools import partial
+
+from e3d.arch.baselines import movinet, x3d
 from e3d.arch.spec import ArchSpec, BlockSpec, ConvSpec, HeadSpec
 from e3d.errors import E3DError
 
@@ -58,6 +61,12 @@ _REGISTRY: dict[str, Callable[[], ArchSpec]] = {
     "e3d-m": e3d_m,
     "e3d-l": e3d_l,
     "e3d-initial": e3d_initial,
+    "x3d-s": partial(x3d, "s"),
+    "x3d-m": partial(x3d, "m"),
+    "x3d-l": partial(x3d, "l"),
+    "movinet-a0": partial(movinet, "a0"),
+    "movinet-a1": partial(movinet, "a1"),
+    "movinet-a2": partial(movinet, "a2"),
 }
 
 

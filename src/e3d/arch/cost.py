@@ -8,8 +8,8 @@ every Linear; no BatchNorm, activations, pooling, SE gating or residual adds. It
 fvcore on random specs.
 
 Spatial size after a conv with kernel k, stride s and padding k // 2 (what e3d.models builds) is
-floor((R + 2*(k//2) - k) / s) + 1, i.e. ceil(R / s) for the odd kernels of every space we support; the same rule
-applies to the clip length with stride 1, so T is unchanged for odd temporal kernels.
+floor((R + 2*(k//2) - k) / s) + 1, i.e. ceil(R / s) for odd kernels (the spec only admits odd kernels); with no
+temporal stride anywhere the clip length T never changes. Residual poolings are built to give the same ceil(R / s).
 
 Parameter counts are those of torch's named_parameters (= fvcore parameter_count): conv weights (convs carry no
 bias, except the SE convs and the head's hidden layer where the spec says so), BatchNorm weight and bias (running
@@ -78,64 +78,73 @@ def _check_input(spec: ArchSpec, resolution: int | None, frames: int | None) -> 
     return r, t
 
 
+def has_residual(b: BlockSpec, c: int, stride: int) -> bool:
+    """Whether a layer c -> b.out with this stride adds a residual (the builder's rule)."""
+    if b.residual == "e3d":
+        return c == b.out  # identity, or AvgPool(1,s,s) when strided; none when the widths differ
+    return True  # projection / pool_projection: identity or a projection, always a residual
+
+
+def needs_projection(b: BlockSpec, c: int, stride: int) -> bool:
+    return b.residual != "e3d" and (c != b.out or stride != 1)
+
+
+def projection_has_bn(b: BlockSpec, c: int) -> bool:
+    # pytorchvideo's X3D puts no BN on a projection that only strides (24 -> 24 in its first stage)
+    return b.residual == "pool_projection" or c != b.out
+
+
 def _layer(b: BlockSpec, c: int, t: int, r: int, btn: int, kernel: tuple[int, int, int], stride: int,
-           se: bool) -> tuple[int, int, int, int, int]:
-    """One inverted bottleneck c -> b.out: (macs, params, peak activation elements, T out, R out)."""
-    kt, k, _ = kernel
+           se: bool) -> tuple[int, int, int, int]:
+    """One inverted bottleneck c -> b.out: (macs, params, peak activation elements, R out). T never changes
+    (odd temporal kernels, padding kt // 2, no temporal stride)."""
+    _, k, _ = kernel
     out = b.out
-    t1 = out_size(t, kt, 1)
     r1 = out_size(r, k, stride)
-    a_in, a_out = t * r * r, t1 * r1 * r1
-    dw = btn * kt * k * k
+    a_in, a_out = t * r * r, t * r1 * r1
+    dw = btn * kernel[0] * k * k
     macs = c * btn * a_in + dw * a_out + btn * out * a_out
-    params = c * btn + dw + btn * out + 4 * btn + 2 * out
+    params = c * btn + dw + btn * out + 4 * btn + 2 * out + (1 if b.rezero else 0)
     if se:
         s = b.se_channels(btn)
         macs += 2 * btn * s
         params += 2 * btn * s + s + btn
-    proj = b.residual == "projection" and (c != out or stride != 1 or a_in != a_out)
+    proj = needs_projection(b, c, stride)
     if proj:
         macs += c * out * a_out
-        params += c * out + 2 * out
+        params += c * out + (2 * out if projection_has_bn(b, c) else 0)
     # the block input stays alive until the residual add whenever there is one
-    held = c * a_in if (proj or (c == out and t1 == t)) else 0
+    held = c * a_in if has_residual(b, c, stride) else 0
     peak = max(
         c * a_in + btn * a_in,  # expand (its input is the held residual itself)
         btn * a_in + btn * a_out + held,  # depthwise
         btn * a_out + out * a_out + held,  # project
         2 * out * a_out + held if proj else 0,  # the projection's output beside the main branch's
     )
-    return macs, params, peak, t1, r1
+    return macs, params, peak, r1
 
 
 @lru_cache(maxsize=1 << 16)  # a search mutates two blocks per step: the other blocks hit the cache
-def _block(b: BlockSpec, c: int, t: int, r: int) -> tuple[int, int, int, int, int]:
-    """A super block: (macs, params, peak activation elements, T out, R out)."""
+def _block(b: BlockSpec, c: int, t: int, r: int) -> tuple[int, int, int, int]:
+    """A super block: (macs, params, peak activation elements, R out)."""
     if b.per_layer:
         macs = params = peak = 0
         for i in range(b.layers):
             btn, kernel = b.layer_btn_kernel(i)
-            m, p, a, t, r = _layer(b, c, t, r, btn, kernel, b.stride if i == 0 else 1, b.layer_has_se(i))
+            m, p, a, r = _layer(b, c, t, r, btn, kernel, b.stride if i == 0 else 1, b.layer_has_se(i))
             macs, params, peak, c = macs + m, params + p, max(peak, a), b.out
-        return macs, params, peak, t, r
-    macs, params, peak, t, r = _layer(b, c, t, r, b.btn, b.kernel, b.stride, b.layer_has_se(0))
+        return macs, params, peak, r
+    macs, params, peak, r = _layer(b, c, t, r, b.btn, b.kernel, b.stride, b.layer_has_se(0))
     rest = b.layers - 1
-    if rest == 0:
-        return macs, params, peak, t, r
-    if b.kernel[0] % 2 == 0:  # an even temporal kernel grows T every layer: no two layers alike
-        for i in range(1, b.layers):
-            m, p, a, t, r = _layer(b, b.out, t, r, b.btn, b.kernel, 1, b.layer_has_se(i))
-            macs, params, peak = macs + m, params + p, max(peak, a)
-        return macs, params, peak, t, r
     # layers 1..L-1 see identical shapes; they differ only in whether they carry SE
     with_se = 0
     if b.se_ratio > 0 and b.se_pattern != "none":
         with_se = rest if b.se_pattern == "all" else rest // 2  # alternate: layers 2, 4, ...
     for se, n in ((True, with_se), (False, rest - with_se)):
         if n:
-            m, p, a, _, _ = _layer(b, b.out, t, r, b.btn, b.kernel, 1, se)
+            m, p, a, _ = _layer(b, b.out, t, r, b.btn, b.kernel, 1, se)
             macs, params, peak = macs + n * m, params + n * p, max(peak, a)
-    return macs, params, peak, t, r
+    return macs, params, peak, r
 
 
 def _walk(spec: ArchSpec, r: int, t: int, num_classes: int) -> tuple[int, int, int]:
@@ -155,7 +164,7 @@ def _walk(spec: ArchSpec, r: int, t: int, num_classes: int) -> tuple[int, int, i
         peak = max(peak, c * t * r * r + c * t1 * r * r)
         t = t1
     for b in spec.blocks:
-        m, p, a, t, r = _block(b, c, t, r)
+        m, p, a, r = _block(b, c, t, r)
         macs, params, peak, c = macs + m, params + p, max(peak, a), b.out
     f = spec.final
     kt, k, _ = f.kernel
@@ -191,8 +200,8 @@ def conv_macs(spec: ArchSpec, resolution: int | None = None, frames: int | None 
         macs += c * kt * t * r * r
     for b in spec.blocks:
         kt, k, _ = b.kernel
-        if b.per_layer or b.se_ratio > 0 or b.residual != "e3d" or not kt & 1:
-            m, _, _, t, r = _block(b, c, t, r)
+        if b.per_layer or b.se_ratio > 0 or b.residual != "e3d":
+            m, _, _, r = _block(b, c, t, r)
             macs += m
             c = b.out
             continue

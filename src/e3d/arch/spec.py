@@ -23,7 +23,9 @@ SPEC_SCHEMA_VERSION = 1
 Kernel = tuple[int, int, int]  # (kt, kh, kw), kh == kw in every space we support
 
 ACTIVATIONS = ("relu", "swish", "hswish", "none")
-RESIDUALS = ("e3d", "projection")
+# e3d: identity / AvgPool(1,2,2) / none (the authors'); projection: X3D's strided 1x1x1 conv (+BN when widths
+# differ) whenever shapes differ; pool_projection: MoViNet's AvgPool(1,3,3)/2 (when strided) + 1x1x1 conv + BN.
+RESIDUALS = ("e3d", "projection", "pool_projection")
 SE_PATTERNS = ("none", "alternate", "all")
 FAMILIES = ("e3d", "x3d", "movinet")
 
@@ -43,6 +45,9 @@ def _kernel(value: Any, where: str) -> Kernel:
     kt, kh, kw = (int(v) for v in value)
     if min(kt, kh, kw) < 1:
         raise SpecError(f"{where}: kernel sizes must be >= 1, got {value!r}")
+    if not (kt % 2 and kh % 2):
+        # 'same' padding k // 2 keeps T and ceil(R / s) only for odd kernels; every supported space is odd
+        raise SpecError(f"{where}: kernel sizes must be odd, got {value!r}")
     if kh != kw:
         raise SpecError(f"{where}: spatial kernel must be square, got {kh}x{kw}")
     return (kt, kh, kw)
@@ -63,6 +68,12 @@ def kernel_str(kernel: Kernel) -> str:
 def _positive(value: Any, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise SpecError(f"{where}: expected a positive integer, got {value!r}")
+    return value
+
+
+def _bool(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise SpecError(f"{where}: expected true or false, got {value!r}")
     return value
 
 
@@ -111,6 +122,11 @@ class BlockSpec:
     # MoViNet (TF make_divisible) share: nearest multiple of the divisor, at least the divisor, and bumped up
     # one step if rounding lost more than 10%.
     se_divisor: int = 8
+    dw_act: str = ""  # activation after the depthwise conv; "" = same as `act` (X3D: relu, then swish here)
+    post_act: str = "relu"  # activation after the residual add (E3D, X3D: relu; MoViNet: none)
+    se_act: str = "relu"  # activation inside SE (X3D: relu; MoViNet: swish)
+    se_after_act: bool = False  # SE after the depthwise activation (MoViNet) instead of before it (X3D)
+    rezero: bool = False  # MoViNet: a learned scalar (initialised 0) scales the residual branch
 
     def layer_btn_kernel(self, i: int) -> tuple[int, Kernel]:
         if self.per_layer:
@@ -118,6 +134,10 @@ class BlockSpec:
             return o.btn, o.kernel
 
         return self.btn, self.kernel
+
+    @property
+    def depthwise_act(self) -> str:
+        return self.dw_act or self.act
 
     def se_channels(self, btn: int) -> int:
         return make_divisible(btn * self.se_ratio, self.se_divisor)
@@ -195,6 +215,12 @@ class ArchSpec:
         return spec_from_dict(data)
 
 
+def _temporal_dw(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0 or (value and not value % 2):
+        raise SpecError(f"{where}: expected 0 (none) or an odd temporal kernel size, got {value!r}")
+    return value
+
+
 def _conv_from_dict(d: Any, where: str) -> ConvSpec:
     if not isinstance(d, dict):
         raise SpecError(f"{where}: expected an object, got {type(d).__name__}")
@@ -204,7 +230,7 @@ def _conv_from_dict(d: Any, where: str) -> ConvSpec:
         kernel=_kernel(d.get("kernel", (1, 1, 1)), f"{where}.kernel"),
         stride=_positive(d.get("stride", 1), f"{where}.stride"),
         act=_choice(d.get("act", "relu"), ACTIVATIONS, f"{where}.act"),
-        temporal_dw=int(d.get("temporal_dw", 0)),
+        temporal_dw=_temporal_dw(d.get("temporal_dw", 0), f"{where}.temporal_dw"),
     )
 
 
@@ -244,6 +270,11 @@ def _block_from_dict(d: Any, where: str) -> BlockSpec:
         residual=_choice(d.get("residual", "e3d"), RESIDUALS, f"{where}.residual"),
         per_layer=per_layer,
         se_divisor=_positive(d.get("se_divisor", 8), f"{where}.se_divisor"),
+        dw_act=_choice(d.get("dw_act", ""), ("",) + ACTIVATIONS, f"{where}.dw_act"),
+        post_act=_choice(d.get("post_act", "relu"), ACTIVATIONS, f"{where}.post_act"),
+        se_act=_choice(d.get("se_act", "relu"), ACTIVATIONS, f"{where}.se_act"),
+        se_after_act=_bool(d.get("se_after_act", False), f"{where}.se_after_act"),
+        rezero=_bool(d.get("rezero", False), f"{where}.rezero"),
     )
 
 

@@ -1,0 +1,47 @@
+"""e3d profile SPEC: fvcore and analytic FLOPs/params of an architecture, optionally latency and throughput."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("spec", help="built-in name, JSON spec file or authors' structure file")
+    p.add_argument("--resolution", type=int, default=None, help="input crop (default: the model's own)")
+    p.add_argument("--frames", type=int, default=None, help="clip length (default: the model's own)")
+    p.add_argument("--classes", type=int, default=400, help="number of classes of the head (default 400)")
+    p.add_argument("--se-ratio", type=float, default=None, help="add SE with this ratio (paper Appendix F)")
+    p.add_argument("--act", default=None, help="replace the activation (relu, swish, hswish)")
+    p.add_argument("--latency", action="store_true", help="measure latency and throughput (paper Table 13)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--batch", type=int, default=16, help="latency batch size (default 16, the paper's)")
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--out", default=None, help="also write the result as a JSON artifact")
+
+
+def run(args: argparse.Namespace) -> int:
+    from e3d.arch.resolve import resolve_spec
+    from e3d.errors import UserError
+    from e3d.models.profile import PROFILE_SCHEMA_VERSION, profile_model
+
+    for name in ("resolution", "frames", "classes", "batch", "repeats"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise UserError(f"--{name}: expected a positive integer, got {value}")
+    if args.warmup < 0:
+        raise UserError(f"--warmup: expected >= 0, got {args.warmup}")
+    spec = resolve_spec(args.spec)
+    result = profile_model(spec, args.resolution, args.frames, args.classes, latency=args.latency,
+                           device=args.device, batch=args.batch, warmup=args.warmup, repeats=args.repeats,
+                           se_ratio=args.se_ratio, act=args.act)
+    if args.out:
+        from e3d.artifacts import Provenance, write_json
+
+        config = {k: getattr(args, k) for k in ("spec", "resolution", "frames", "classes", "se_ratio", "act",
+                                               "latency", "device", "batch", "warmup", "repeats")}
+        write_json(args.out, result, Provenance.make("profile", PROFILE_SCHEMA_VERSION, config, ("arch", "models")))
+    printed = {k: v for k, v in result.items() if k != "spec"}
+    print(json.dumps(printed, indent=2, sort_keys=True))
+    return 0

@@ -1,0 +1,78 @@
+"""resolve_spec and the authors' structure format."""
+
+import json
+
+import pytest
+
+from e3d.arch.authors_format import dumps_authors, loads_authors, spec_to_authors
+from e3d.arch.builtins import builtin_names, get_builtin
+from e3d.arch.resolve import resolve_spec
+from e3d.arch.spec import SpecError
+
+AUTHORS_E3D_S = """{'best_structures': [[
+ {'class': 'Conv3DKXBNRELU', 'in': 3, 'out': 24, 's': 2, 'kt': 1, 'k': 3},
+ {'class': 'SuperRes3DK1DWK1', 'in': 24, 'out': 24, 'btn': 32, 's': 2, 'kt': 1, 'k': 5, 'L': 3},
+ {'class': 'SuperRes3DK1DWK1', 'in': 24, 'out': 48, 'btn': 96, 's': 2, 'kt': 3, 'k': 3, 'L': 6},
+ {'class': 'SuperRes3DK1DWK1', 'in': 48, 'out': 120, 'btn': 176, 's': 2, 'kt': 3, 'k': 3, 'L': 6},
+ {'class': 'SuperRes3DK1DWK1', 'in': 120, 'out': 120, 'btn': 176, 's': 1, 'kt': 3, 'k': 3, 'L': 6},
+ {'class': 'SuperRes3DK1DWK1', 'in': 120, 'out': 256, 'btn': 384, 's': 2, 'kt': 3, 'k': 3, 'L': 6},
+ {'class': 'Conv3DKXBNRELU', 'in': 256, 'out': 512, 's': 1, 'kt': 1, 'k': 1}]],
+ 'space_arch': 'CnnNet'}
+"""
+
+
+def _same_structure(a, b):
+    return (a.stem, a.blocks, a.final) == (b.stem, b.blocks, b.final)
+
+
+def test_authors_e3d_s_imports_as_the_builtin(tmp_path):
+    p = tmp_path / "e3d_s.txt"
+    p.write_text(AUTHORS_E3D_S)
+    spec = resolve_spec(str(p))
+    assert _same_structure(spec, get_builtin("e3d-s"))
+    assert spec.name == "e3d_s"
+
+
+@pytest.mark.parametrize("name", ["e3d-s", "e3d-m", "e3d-l", "e3d-initial"])
+def test_round_trip(name):
+    spec = get_builtin(name)
+    back = loads_authors(dumps_authors(spec))
+    assert _same_structure(back, spec) and (back.resolution, back.frames) == (spec.resolution, spec.frames)
+
+
+def test_builtin_names_and_json_files(tmp_path):
+    for name in builtin_names():
+        assert resolve_spec(name.upper()).name == name
+    p = tmp_path / "x.json"
+    p.write_text(get_builtin("x3d-m").to_json())
+    assert resolve_spec(str(p)) == get_builtin("x3d-m")
+
+
+def test_export_refuses_what_the_authors_cannot_express():
+    with pytest.raises(SpecError, match="cannot express"):
+        spec_to_authors(get_builtin("movinet-a0"))
+    with pytest.raises(SpecError):
+        spec_to_authors(get_builtin("x3d-s"))
+
+
+def test_clear_errors(tmp_path):
+    with pytest.raises(SpecError, match="neither a built-in"):
+        resolve_spec("e3d-xxl")
+    bad_json = tmp_path / "bad.json"
+    bad_json.write_text('{"name": "x", "stem": {"out": 8}')
+    with pytest.raises(SpecError, match="bad.json"):
+        resolve_spec(str(bad_json))
+    wrong = tmp_path / "wrong.json"
+    d = get_builtin("e3d-s").to_dict()
+    d["blocks"][0]["kernel"] = [2, 3, 3]
+    wrong.write_text(json.dumps(d))
+    with pytest.raises(SpecError, match=r"wrong.json.*odd"):
+        resolve_spec(str(wrong))
+    broken = tmp_path / "broken.txt"
+    broken.write_text(AUTHORS_E3D_S.replace("'in': 48, 'out': 120", "'in': 40, 'out': 120"))
+    with pytest.raises(SpecError, match=r"broken.txt\[3\].in"):
+        resolve_spec(str(broken))
+    garbage = tmp_path / "garbage.txt"
+    garbage.write_text("best_structures SuperRes3DK1DWK1 = [")
+    with pytest.raises(SpecError, match="garbage.txt"):
+        resolve_spec(str(garbage))

@@ -1,0 +1,40 @@
+"""e3d profile and profile_model."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from e3d.arch.builtins import get_builtin
+from e3d.artifacts import read_json
+from e3d.models.profile import profile_model
+
+
+def test_profile_model_reports_fvcore_beside_analytic():
+    r = profile_model(get_builtin("e3d-initial"), 32, 2, 10, latency=True, device="cpu", batch=2, warmup=1, repeats=2)
+    assert r["analytic_matches_fvcore"]
+    assert r["fvcore_gflops_conv"] == pytest.approx(r["analytic_gflops"])
+    assert r["fvcore_gflops_full"] > r["fvcore_gflops_conv"]  # fvcore's default also counts batch norm
+    assert r["fvcore_params"] == r["analytic_params"]
+    lat = r["latency"]
+    assert lat["batch"] == 2 and lat["device"].startswith("cpu") and lat["precision"] == "fp32"
+    assert lat["throughput_videos_per_s"] == pytest.approx(1000.0 / lat["latency_ms_per_video"])
+
+
+def test_cli_writes_artifact(tmp_path, cli_env):
+    out = tmp_path / "p.json"
+    proc = subprocess.run([sys.executable, "-m", "e3d.cli", "profile", "x3d-s", "--resolution", "32", "--frames", "2",
+                           "--classes", "5", "--out", str(out)], capture_output=True, text=True, env=cli_env)
+    assert proc.returncode == 0, proc.stderr
+    printed = json.loads(proc.stdout)
+    assert printed["arch"] == "x3d-s" and printed["analytic_matches_fvcore"]
+    doc = read_json(out, schema="profile")
+    assert doc["fvcore_params"] == printed["fvcore_params"] and "conv+linear MACs" in doc["convention"]
+
+
+def test_cli_errors_are_one_line(cli_env):
+    for argv in (["profile", "nonexistent-net"], ["profile", "e3d-s", "--frames", "0"]):
+        proc = subprocess.run([sys.executable, "-m", "e3d.cli", *argv], capture_output=True, text=True, env=cli_env)
+        assert proc.returncode == 2
+        assert proc.stderr.startswith("e3d: error:") and "Traceback" not in proc.stderr
