@@ -61,9 +61,10 @@ COMMON = ("__init__.py", "artifacts.py", "provenance.py")
 STAGE_MODULES: dict[str, tuple[str, ...]] = {
     "data": COMMON + ("data", "commands/synth.py", "commands/index.py", "commands/extract.py"),
     # Training reads clips from the frame store (data) and builds the network from a spec (arch).
-    "train": COMMON + ("train", "arch", "data", "commands/train.py"),
+    "train": COMMON + ("train", "arch", "models", "data", "commands/train.py"),
     # Evaluation rebuilds the model and its clips with the training code; it changes when that does.
-    "evaluate": COMMON + ("evaluate", "train", "arch", "data", "commands/evaluate.py"),
+    # (The profile rule also uses this stage's digest: models/profile.py and commands/profile.py.)
+    "evaluate": COMMON + ("evaluate", "train", "arch", "models", "data", "commands/evaluate.py", "commands/profile.py"),
     "search": COMMON + ("score", "search", "arch/spec.py", "arch/builtins.py", "arch/cost.py", "arch/space.py",
                         "commands/score.py", "commands/search.py"),
 }
