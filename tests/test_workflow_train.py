@@ -71,11 +71,13 @@ def test_bad_override_fails_naming_dataset_model_and_key(tmp_path):
 def test_train_and_evaluate_end_to_end_then_nothing_reruns(tmp_path, repo_root, cli_env):
     cfg = tiny_config(tmp_path)
     targets = [tmp_path / f"work/eval/synthetic/tiny/{k}.metrics.json" for k in ("multiview", "single_frame")]
+    targets.append(tmp_path / "work/profile/synthetic/tiny/profile.json")
     out = snakemake(repo_root, cli_env, *targets, "--configfile", cfg)
     assert out.returncode == 0, out.stderr[-3000:]
     doc = json.loads(targets[0].read_text())
     assert doc["gflops"].endswith("x 3 x 2") and doc["videos"] == 2
     assert json.loads(targets[1].read_text())["single_frame"] is True
+    assert "gflops" in (tmp_path / "work/profile/synthetic/tiny/profile.json").read_text()
     log = (tmp_path / "logs/train/synthetic/tiny.log").read_text()
     assert "1 process(es) on cpu" in log
     assert (tmp_path / "work/train_state/synthetic/tiny/last.pt").is_file()
