@@ -16,6 +16,8 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/search.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/tables.smk"
+# after train.smk and tables.smk: adds its derived models and search runs to those rules, reuses the table shell
+include: "workflow/rules/baselines.smk"
 
 
 rule all:

@@ -66,11 +66,13 @@ STAGE_MODULES: dict[str, tuple[str, ...]] = {
     "evaluate": COMMON + ("evaluate", "train", "arch", "models", "data", "commands/evaluate.py", "commands/profile.py"),
     # The scorer, the search engine and the spec/cost/space code they read; not the PyTorch builder.
     "search": COMMON + ("score", "search", "arch", "commands/score.py", "commands/search.py"),
+    # A search with a forward-inference score (zen, madet, forward) also builds and runs the network.
+    "search_forward": COMMON + ("score", "search", "arch", "models", "commands/score.py", "commands/search.py"),
     # Tables read every stage's artifacts but import only their own code (and the paper's transcribed data,
     # covered by e3d.tables.write.paper_data_files).
     "tables": COMMON + ("tables", "commands/tables.py"),
     "darts": COMMON + ("darts", "commands/darts_search.py", "data/sampling.py", "data/store.py"),
-    "baselines": COMMON + ("baselines", "score", "arch", "search", "tables", "commands/baselines.py"),
+    "baselines": COMMON + ("baselines", "score", "arch", "models", "search", "tables", "commands/baselines.py"),
 }
 
 
