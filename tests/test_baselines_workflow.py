@@ -152,7 +152,7 @@ def test_study_models_train_through_the_train_rule_but_are_not_its_targets():
     training.add_models(base.train_models())
     assert cfg["models"] == before  # derived models never leak into the configured ones (tables use those)
     assert training.targets() == own
-    assert base.fig3_models() == [f"fig3-{i:03d}" for i in range(6)]
+    assert base.fig3_models() == [f"fig3-{i:03d}" for i in range(4)]
     assert training.arch_inputs("fig3-002") == [f"{cfg['work_dir']}/baselines/fig3/specs/fig3-002.json"]
     assert training.arch_inputs("table7-zen") == [f"{cfg['work_dir']}/search/table7_zen/arch.json"]
     assert training.settings("synthetic", "fig3-000")["epochs"] == 1
