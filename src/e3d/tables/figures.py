@@ -187,6 +187,9 @@ def correlation_bars(
                    color=[f"C{i % 10}" for i in range(len(rows))], zorder=3)
             ax.set_xticks(xs, [_label(m) for m in rows["metric"]])
             ax.axhline(0, color="black", lw=0.8)
+            for x, v in zip(xs, rows["coefficient"]):
+                if not np.isfinite(v):  # e.g. every model at the same accuracy: say so rather than draw nothing
+                    ax.annotate("undefined", (x, 0), ha="center", va="bottom", fontsize=7, color="0.4")
             target = rows["target"].iloc[0] if "target" in rows else "accuracy"
             ax.set_ylabel(f"{method} correlation with {_label(target)}")
             if "confidence" in rows:
