@@ -18,6 +18,8 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/tables.smk"
 include: "workflow/rules/darts.smk"
 include: "workflow/rules/sgs.smk"
+# after train.smk and tables.smk: adds its derived models and search runs to those rules, reuses the table shell
+include: "workflow/rules/baselines.smk"
 
 
 rule all:

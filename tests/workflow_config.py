@@ -25,7 +25,8 @@ COPIED = ("Snakefile", "workflow", "config", "profiles", "src", "envs", "require
 
 def tiny_workflow_config(base: Path, **overrides) -> dict:
     """The default workflow at toy scale: 2 classes x 4 clips, S/M/L searches of a few hundred iterations,
-    two one-epoch models (a fixed tiny spec and the S search's result)."""
+    two one-epoch models (a fixed tiny spec and the S search's result), and the training-free baselines (Figure 4,
+    Figure 3 on three sampled models, Table 7's searches of two candidates) with one-epoch trainings."""
     spec = base / "tiny_spec.json"
     if not spec.exists():  # rewriting it would give the train job a newer input
         spec.write_text(json.dumps(TINY_SPEC))
@@ -50,6 +51,16 @@ def tiny_workflow_config(base: Path, **overrides) -> dict:
         "evaluate": {"views": "center", "clips": 1, "batch_size": 4, "single_frame_control": False},
         "tables": {"table4_runs": ["s", "m", "l"], "table12_runs": ["s"], "table13": False,
                    "search_device": "test CPU"},
+        # Figure 4 on two small widths, Figure 3 on three sampled models, Table 7's three scores for a couple of
+        # candidates each (forward scores at batch 1, one draw), every model trained one tiny epoch
+        "baselines": {
+            "fig4": {"channels": [4, 8], "repeats": 5},
+            "fig3": {"n": 3, "gflops_min": 0.004, "gflops_max": 0.1, "resolution": 32, "frames": 8, "bins": 3,
+                     "settings": {"epochs": 1}, "n_boot": 20},
+            "table7": {"scores": ["zen", "madet", "stentr"], "base_run": "s", "iterations": 2, "population": 4,
+                       "score_options": {"zen": {"batch_size": 1, "repeats": 1},
+                                         "madet": {"batch_size": 1, "repeats": 1}}},
+        },
     }
     _merge(cfg, overrides)
     return cfg

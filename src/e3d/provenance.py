@@ -72,6 +72,8 @@ STAGE_MODULES: dict[str, tuple[str, ...]] = {
     + MODEL_PLUGINS,
     # The scorer, the search engine and the spec/cost/space code they read; not the PyTorch builder.
     "search": COMMON + ("score", "search", "arch", "commands/score.py", "commands/search.py"),
+    # A search with a forward-inference score (zen, madet, forward) also builds and runs the network.
+    "search_forward": COMMON + ("score", "search", "arch", "models", "commands/score.py", "commands/search.py"),
     # Tables read every stage's artifacts but import only their own code (and the paper's transcribed data,
     # covered by e3d.tables.write.paper_data_files).
     "tables": COMMON + ("tables", "commands/tables.py"),
@@ -79,7 +81,7 @@ STAGE_MODULES: dict[str, tuple[str, ...]] = {
     # The SGS layer and its measured cost: SGS models train and evaluate through the train/evaluate stages, whose
     # digests include it (MODEL_PLUGINS); the SGS table rule adds it to the tables digest.
     "sgs": COMMON + ("sgs",),
-    "baselines": COMMON + ("baselines", "score", "arch", "search", "tables", "commands/baselines.py"),
+    "baselines": COMMON + ("baselines", "score", "arch", "models", "search", "tables", "commands/baselines.py"),
 }
 
 

@@ -1,9 +1,12 @@
 # Evolutionary architecture search (CPU): one job per entry of config["search"]["runs"], plus the Table 1
 # kernel-placement variants of X3D-S. Resumable state lives in {work_dir}/search/.state/{run}/, outside the outputs,
 # so a killed or failed job resumes where it stopped when rerun.
-from e3d.search.workflow import search_cli_args
+from e3d.search.workflow import search_cli_args, search_code_stage
 
 SEARCH = config["search"]
+# The runs this rule can make: the configured ones, plus those other stages derive and add here (the Table 7
+# searches, workflow/rules/baselines.smk). Only the configured ones are this stage's own targets.
+SEARCH_RUNS = dict(SEARCH["runs"])
 
 
 wildcard_constraints:
@@ -21,11 +24,12 @@ rule search:
         f"{LOGS}/search/{{run}}.benchmark.tsv"
     threads: SEARCH["threads"]
     params:
-        cfg=lambda wc: SEARCH["runs"][wc.run],
+        cfg=lambda wc: SEARCH_RUNS[wc.run],
         shared={k: SEARCH[k] for k in ("lanes", "sync_every", "topk")},
-        args=lambda wc: search_cli_args(SEARCH, wc.run),
+        args=lambda wc: search_cli_args(SEARCH, wc.run, SEARCH_RUNS),
         state=lambda wc: f"{WORK}/search/.state/{wc.run}",
-        code=code_digest_param("search"),
+        # a forward score (zen, madet) also runs the PyTorch builder: its edits rerun those searches, not all
+        code=lambda wc: code_digest_param(search_code_stage(SEARCH_RUNS[wc.run])),
     conda:
         "../../envs/cpu.yaml"
     shell:

@@ -96,7 +96,14 @@ def sample_architectures(cfg: SampleConfig) -> list[ArchSpec]:
             continue
         counts[b] += 1
         chosen[g] = None
-    return [space.spec_from_genome(g, name=f"fig3-{i:03d}") for i, g in enumerate(chosen)]
+    # at the sampled input size: the FLOPs bounds held there, and the scores and training read it from the spec
+    return [space.spec_from_genome(g, name=model_name(i)).with_input(cfg.resolution, cfg.frames)
+            for i, g in enumerate(chosen)]
+
+
+def model_name(index: int) -> str:
+    """The name of the index-th sampled model (the workflow names its training jobs so before sampling)."""
+    return f"fig3-{index:03d}"
 
 
 def score_architectures(specs: Iterable[ArchSpec], resolution: int | None = None, frames: int | None = None,

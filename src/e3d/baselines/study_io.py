@@ -52,7 +52,9 @@ def read_accuracy(pairs: Sequence[str], target: str = "top1") -> pd.DataFrame:
 
 
 def write_correlations(data: pd.DataFrame, corr: pd.DataFrame, out_dir: str | Path, config: dict,
-                       target: str = "top1") -> dict[str, Path]:
+                       target: str = "top1", figure: str | Path | None = None) -> dict[str, Path]:
+    """Correlations (Parquet + CSV), one bar chart per method and the scatter under `out_dir`; with `figure`,
+    Figure 3 itself there: every method side by side, the correlations as the CSV beside it."""
     from e3d.tables import figures
 
     out_dir = Path(out_dir)
@@ -70,4 +72,9 @@ def write_correlations(data: pd.DataFrame, corr: pd.DataFrame, out_dir: str | Pa
                                      label="model", provenance=fprov, caption="accuracy against each metric",
                                      extra={"config": config})
     paths["scatter"] = out["png"]
+    if figure is not None:
+        out = figures.correlation_bars(corr, figure, provenance=fprov,
+                                       caption=f"correlation of each metric with {target}, with bootstrap intervals",
+                                       extra={"config": config, "models": len(data)})
+        paths["figure"] = out["png"]
     return paths

@@ -43,6 +43,9 @@ def add_arguments(p) -> None:
     c.add_argument("--target", default="top1")
     c.add_argument("--metrics", default="stentr,homoentr,gflops,params_m")
     c.add_argument("--n-boot", type=int, default=1000)
+    c.add_argument("--confidence", type=float, default=0.95, help="bootstrap interval coverage")
+    c.add_argument("--figure", default=None,
+                   help="also write Figure 3 itself here (PNG; the correlations as CSV and meta beside it)")
     c.add_argument("--seed", type=int, default=0)
 
 
@@ -91,10 +94,12 @@ def run(args) -> int:
 
     scored = read_models(args.models)
     data = join_accuracy(scored, read_accuracy(args.accuracy, args.target), args.target)
-    corr = correlate(data, args.target, _csv(args.metrics, "--metrics"), n_boot=args.n_boot, seed=args.seed)
+    corr = correlate(data, args.target, _csv(args.metrics, "--metrics"), n_boot=args.n_boot,
+                     confidence=args.confidence, seed=args.seed)
     config = {"models": str(args.models), "target": args.target, "n_boot": args.n_boot, "seed": args.seed,
-              "accuracy": sorted(args.accuracy)}
-    paths = write_correlations(data.drop(columns=["spec_json"]), corr, args.out, config, args.target)
+              "confidence": args.confidence, "accuracy": sorted(args.accuracy)}
+    paths = write_correlations(data.drop(columns=["spec_json"]), corr, args.out, config, args.target,
+                               figure=args.figure)
     print(corr.to_string(index=False))
     print(json.dumps({k: str(v) for k, v in paths.items()}))
     return 0

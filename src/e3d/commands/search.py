@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from e3d.score.entropy import SCORES
+from e3d.score.registry import names as score_names
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -19,7 +19,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--iterations", type=int, required=True, help="candidates generated (rejected ones count)")
     p.add_argument("--population", type=int, default=256)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--score", choices=SCORES, default="stentr")
+    p.add_argument("--score", choices=score_names(), default="stentr",
+                   help="analytic (stentr, homoentr) or forward-inference (zen, madet, forward) score")
+    p.add_argument("--score-options", default="{}", metavar="JSON",
+                   help='options of a forward score, e.g. \'{"batch_size": 1, "repeats": 1, "device": "auto"}\'')
     p.add_argument("--kernels", default="1x3x3,1x5x5,3x3x3", help="kernel set, comma separated KtxKxK")
     p.add_argument("--template", default="e3d-initial", help="built-in initial structure (paper Table 8)")
     p.add_argument("--alpha-resolution", type=int, default=None,
@@ -37,6 +40,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
+def _score_options(text: str) -> dict:
+    from e3d.errors import UserError
+
+    try:
+        options = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"--score-options is not JSON: {exc}") from exc
+    if not isinstance(options, dict):
+        raise UserError(f"--score-options must be a JSON object, got {text!r}")
+    return options
+
+
 def run(args: argparse.Namespace) -> int:
     from e3d.search.engine import SearchConfig, run_search
     from e3d.search.outputs import write_outputs
@@ -46,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         population=args.population, seed=args.seed, budget_gflops=args.budget_gflops,
         budget_params=None if args.budget_params is None else int(args.budget_params), score=args.score,
         kernels=args.kernels, template=args.template, lanes=args.lanes, sync_every=args.sync_every,
-        alpha_resolution=args.alpha_resolution, topk=args.topk,
+        alpha_resolution=args.alpha_resolution, topk=args.topk, score_options=_score_options(args.score_options),
     )
     out = Path(args.out)
     name = args.name or out.name

@@ -120,6 +120,43 @@ def score_or_invalid(name: str, spec: ArchSpec, resolution: int | None = None, f
     return v if math.isfinite(v) else -math.inf
 
 
+# Options a search may set for a forward score beside the registry's defaults; the seed is the search's own.
+SEARCH_OPTIONS = ("device",)
+
+
+def check_score_options(name: str, options: Any) -> dict[str, Any]:
+    """The options a search passes to score `name`, checked so that a typo fails before the first candidate:
+    analytic scores take none, forward scores their registry options (batch_size, repeats, ...) and device."""
+    entry = get(name)
+    if options is None:
+        return {}
+    if not isinstance(options, dict):
+        raise UnknownScoreError(f"score options of {name} must be a mapping, got {options!r}")
+    if options and entry.kind == "analytic":
+        raise UnknownScoreError(f"{name} is an analytic score and takes no options, got {sorted(options)}")
+    allowed = set(entry.options) | set(SEARCH_OPTIONS)
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        raise UnknownScoreError(f"unknown option(s) {unknown} for score {name}; it takes {sorted(allowed)}")
+    return dict(options)
+
+
+def score_device(name: str, options: dict | None = None) -> str:
+    """Where score `name` runs with these options: "cpu" (every analytic score), or the device a forward score
+    resolves to, with the GPU's name ("cuda:0 (NVIDIA H100 80GB HBM3)")."""
+    if get(name).kind == "analytic":
+        return "cpu"
+    from e3d.score.forward_common import resolve_device
+
+    dev = resolve_device((options or {}).get("device"))
+    if dev.type != "cuda":
+        return "cpu"
+    import torch
+
+    index = dev.index if dev.index is not None else torch.cuda.current_device()
+    return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
+
+
 class ForwardEvaluator:
     """The search's evaluator for a forward score: (score, macs, params, layers) of a genome, like
     e3d.search.fast.Evaluator, whose cost it reuses."""
@@ -164,11 +201,19 @@ def make_search_evaluator(cfg, space):
     if entry.kind == "analytic":
         return Evaluator(space, cfg.frames, cfg.score, cfg.alpha_resolution, cfg.num_classes, cfg.on_parallel)
     cost = Evaluator(space, cfg.frames, "homoentr", None, cfg.num_classes, "clamp")
-    options = {**entry.options, **dict(getattr(cfg, "score_options", None) or {}), "seed": cfg.seed}
+    options = {**entry.options, **check_score_options(cfg.score, getattr(cfg, "score_options", None)),
+               "seed": cfg.seed}
+    import multiprocessing
+
+    if multiprocessing.parent_process() is not None:
+        # a search worker: the pool already runs one process per core, so torch's own threads would oversubscribe
+        import torch
+
+        torch.set_num_threads(1)
     return ForwardEvaluator(space, cfg.frames, cfg.score, cost, budget_macs=cfg.budget_macs,
                             budget_params=math.inf if cfg.budget_params is None else cfg.budget_params,
                             max_layers=cfg.max_layers, options=options)
 
 
-__all__ = ["REGISTRY", "ScoreEntry", "ForwardEvaluator", "UnknownScoreError", "get", "make_search_evaluator", "names",
-           "register", "score", "score_or_invalid"]
+__all__ = ["REGISTRY", "ScoreEntry", "ForwardEvaluator", "UnknownScoreError", "check_score_options", "get",
+           "make_search_evaluator", "names", "register", "score", "score_device", "score_or_invalid"]

@@ -40,7 +40,7 @@ from e3d.artifacts import write_bytes_atomic
 from e3d.errors import E3DError
 from e3d.progress import Progress
 from e3d.provenance import config_digest
-from e3d.score.registry import make_search_evaluator
+from e3d.score.registry import check_score_options, make_search_evaluator
 from e3d.score.registry import names as score_names
 
 STATE_VERSION = 1
@@ -69,11 +69,15 @@ class SearchConfig:
     on_parallel: str = "invalid"
     num_classes: int = DEFAULT_NUM_CLASSES  # only the head's (constant) share of the FLOPs and params budget
     topk: int = 10
+    # Options of a forward score (batch_size, repeats, device, ...); the search seed is its seed. Empty for the
+    # analytic scores, which have none.
+    score_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kernels", parse_kernels(self.kernels))
         if self.score not in score_names():
             raise SearchError(f"unknown score {self.score!r}; expected one of {', '.join(score_names())}")
+        object.__setattr__(self, "score_options", check_score_options(self.score, self.score_options))
         for name in ("max_layers", "resolution", "frames", "iterations", "population", "lanes", "sync_every", "topk"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:

@@ -8,6 +8,7 @@ from typing import Any
 from e3d.arch.cost import CONVENTION
 from e3d.artifacts import Provenance, write_json, write_parquet
 from e3d.provenance import STAGE_MODULES
+from e3d.score.registry import score_device
 from e3d.search.engine import SearchResult
 
 ARCH_SCHEMA = "e3d.search.arch"
@@ -49,6 +50,8 @@ def summary(result: SearchResult) -> dict[str, Any]:
         "resumed_from": result.resumed_from,
         "start": result.start,
         "flops_convention": CONVENTION,
+        # where the candidates were scored (Table 7's search device column); the search itself runs on CPUs
+        "score_device": score_device(result.config.score, result.config.score_options),
     }
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import shlex
 from typing import Any
 
 
-def search_cli_args(search: dict[str, Any], run: str) -> str:
-    """The `e3d search` flags of one entry of config["search"]["runs"] plus the shared settings."""
-    r = search["runs"][run]
+def search_cli_args(search: dict[str, Any], run: str, runs: dict[str, Any] | None = None) -> str:
+    """The `e3d search` flags of one run plus the shared settings; `runs` (default config["search"]["runs"])
+    may hold runs other stages derive (the Table 7 searches)."""
+    r = (search["runs"] if runs is None else runs)[run]
     args = [
         f"--max-layers {r['max_layers']}",
         f"--resolution {r['resolution']}",
@@ -25,4 +28,13 @@ def search_cli_args(search: dict[str, Any], run: str) -> str:
     for key in ("budget_gflops", "budget_params", "alpha_resolution"):
         if r.get(key) is not None:
             args.append(f"--{key.replace('_', '-')} {r[key]}")
+    if r.get("score_options"):
+        args.append(f"--score-options {shlex.quote(json.dumps(r['score_options'], sort_keys=True))}")
     return " ".join(args)
+
+
+def search_code_stage(run: dict[str, Any]) -> str:
+    """The STAGE_MODULES entry a run's results depend on: a forward score also runs the PyTorch builder."""
+    from e3d.score.registry import get
+
+    return "search_forward" if get(run.get("score", "stentr")).kind == "forward" else "search"

@@ -212,6 +212,39 @@ def table12(inputs: Inputs, params: Mapping[str, Any], out: str) -> None:
     _write(out_frame, out, params, "table12")
 
 
+def table7(inputs: Inputs, params: Mapping[str, Any], out: str) -> None:
+    """Training-free scores: one row per search (same budget, each score) with its design cost and device from the
+    search record and the top-1/top-5 of the model trained from it; the hand-designed baseline where trained."""
+    evals = eval_rows(inputs.get("evals", []))
+    labels = dict(params.get("run_labels", {}))
+    rows = []
+    for path in inputs["archs"]:
+        doc = read_json(path)
+        s = _search_summary(path)
+        device = str(doc.get("summary", {}).get("score_device", "cpu"))
+        gpu = device.startswith("cuda")
+        rows.append({"model": labels.get(s["run"], f"search-{s['run']}"), "run": s["run"], "score": s["score_kind"],
+                     "gflops": s["search_gflops"], "search_devices": "GPU" if gpu else "CPU",
+                     "search_device_name": device.partition("(")[2].rstrip(")") if gpu else
+                     str(params.get("search_device", "CPU")),
+                     "design_cost_h": float(s["search_seconds"]) / 3600.0, "iterations": s["iterations"]})
+    _require_rows(pd.DataFrame(rows), "Table 7")
+    rows = _with_accuracy(pd.DataFrame(rows), evals, params)
+    baseline = params.get("baseline_model")
+    if baseline:
+        base = evals[evals["model"] == baseline] if not evals.empty else evals
+        if base.empty:
+            raise BuildError(f"Table 7: no evaluation of the baseline model {baseline!r} among the inputs")
+        b = base.iloc[0]
+        rows = pd.concat([pd.DataFrame([{"model": baseline, "run": "", "score": "", "gflops": b["gflops"],
+                                         "trained_model": baseline, "top1": b["top1"], "top5": b["top5"]}]), rows],
+                         ignore_index=True)
+    out_frame = compare_with_paper(rows, load_paper_table("table7"),
+                                   paper_columns=["score", "gflops", "search_devices", "search_device_name",
+                                                  "design_cost_h", "top1", "top5"])
+    _write(out_frame, out, params, "table7", decimals={"design_cost_h": 4})
+
+
 def _profile_row(path: str) -> dict[str, Any]:
     """One Table 13 row from an `e3d profile --latency` artifact (e3d.models.profile.profile_model)."""
     doc = read_json(path)
@@ -287,7 +320,7 @@ def search_traces(inputs: Inputs, params: Mapping[str, Any], out: str) -> None:
 
 
 BUILDERS: dict[str, Callable[[Inputs, Mapping[str, Any], str], None]] = {
-    "table1": table1, "table2": table2, "table3": table3, "table4": table4, "table11": table11,
+    "table1": table1, "table2": table2, "table3": table3, "table4": table4, "table7": table7, "table11": table11,
     "table12": table12, "table13": table13, "fig2": fig2, "fig5": fig5, "search_traces": search_traces,
 }
 

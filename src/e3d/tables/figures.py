@@ -168,25 +168,33 @@ def correlation_bars(
     provenance: Provenance | None = None,
     **meta: Any,
 ) -> dict[str, Path]:
-    """Figure 3: one bar per metric (its correlation with accuracy) with the bootstrap interval as error bar.
-    Input: the output of e3d.tables.stats.correlations_with_ci."""
+    """Figure 3: one bar per metric (its correlation with accuracy) with the bootstrap interval as error bar; with
+    several correlation methods (a `method` column: kendall, spearman), one panel per method side by side.
+    Input: the output of e3d.tables.stats.correlations_with_ci (concatenated over methods)."""
     _require(correlations, ["metric", "coefficient", "ci_low", "ci_high"], "correlation bars")
     c = correlations.reset_index(drop=True)
-    lower = (c["coefficient"] - c["ci_low"]).clip(lower=0)
-    upper = (c["ci_high"] - c["coefficient"]).clip(lower=0)
+    methods = list(dict.fromkeys(c["method"])) if "method" in c else ["correlation"]
+    n_metrics = max(len(c) // len(methods), 1)
     with matplotlib.rc_context(STYLE):
-        fig = _new_figure(1.2 * len(c) + 2.5, 3.6)
-        ax = fig.subplots()
-        xs = np.arange(len(c))
-        ax.bar(xs, c["coefficient"], yerr=np.vstack([lower, upper]), capsize=4,
-               color=[f"C{i % 10}" for i in range(len(c))], zorder=3)
-        ax.set_xticks(xs, [_label(m) for m in c["metric"]])
-        ax.axhline(0, color="black", lw=0.8)
-        method = c["method"].iloc[0] if "method" in c else "correlation"
-        target = c["target"].iloc[0] if "target" in c else "accuracy"
-        ax.set_ylabel(f"{method} correlation with {_label(target)}")
-        if "confidence" in c:
-            ax.set_title(f"error bars: {100 * float(c['confidence'].iloc[0]):.0f}% bootstrap interval", fontsize=8)
+        fig = _new_figure(len(methods) * (1.2 * n_metrics + 2.5), 3.6)
+        axes = np.atleast_1d(fig.subplots(1, len(methods), sharey=True))
+        for ax, method in zip(axes, methods):
+            rows = c[c["method"] == method] if "method" in c else c
+            lower = (rows["coefficient"] - rows["ci_low"]).clip(lower=0)
+            upper = (rows["ci_high"] - rows["coefficient"]).clip(lower=0)
+            xs = np.arange(len(rows))
+            ax.bar(xs, rows["coefficient"], yerr=np.vstack([lower, upper]), capsize=4,
+                   color=[f"C{i % 10}" for i in range(len(rows))], zorder=3)
+            ax.set_xticks(xs, [_label(m) for m in rows["metric"]])
+            ax.axhline(0, color="black", lw=0.8)
+            for x, v in zip(xs, rows["coefficient"]):
+                if not np.isfinite(v):  # e.g. every model at the same accuracy: say so rather than draw nothing
+                    ax.annotate("undefined", (x, 0), ha="center", va="bottom", fontsize=7, color="0.4")
+            target = rows["target"].iloc[0] if "target" in rows else "accuracy"
+            ax.set_ylabel(f"{method} correlation with {_label(target)}")
+            if "confidence" in rows:
+                ax.set_title(f"{method}; error bars: {100 * float(rows['confidence'].iloc[0]):.0f}% bootstrap "
+                             "interval", fontsize=8)
     return save_figure(fig, png_path, c, provenance, **meta)
 
 

@@ -53,7 +53,8 @@ class TrainConfig:
         self.config = config
         self.work = config["work_dir"]
         self.train = config["train"]
-        self.models: dict[str, dict[str, Any]] = config["models"]
+        # a copy: other stages add the models they derive (add_models) without changing config["models"]
+        self.models: dict[str, dict[str, Any]] = dict(config["models"])
         self.eval = config["evaluate"]
         self.eval_kinds = ["multiview"] + (["single_frame"] if self.eval["single_frame_control"] else [])
         self.gpus = int(self.train["resources"]["gpus"])
@@ -62,6 +63,14 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"config: train.models names {unknown}, not in models (have {sorted(self.models)})")
         self.trained = list(chosen) if chosen is not None else list(self.models)
+
+    def add_models(self, models: dict[str, dict[str, Any]]) -> None:
+        """Models another stage derives (the Figure 3 samples, the Table 7 searches): trainable by the train and
+        evaluate rules like any configured model, but not in this stage's own targets (their stage asks for them)."""
+        clash = sorted(set(models) & set(self.models))
+        if clash:
+            raise ValueError(f"config: models {clash} are both configured and derived by another stage; rename them")
+        self.models.update(models)
 
     def settings(self, dataset: str, model: str) -> dict[str, Any]:
         """train.settings, then the dataset's overrides, then the model's; checked here so a bad value fails

@@ -1,0 +1,246 @@
+"""The baselines stage's workflow helpers and what it added to the search: every registered score selectable by
+`e3d search` and the config (with checked options), forward-score searches end to end, the derived Table 7 runs
+and study models, and the Table 7 builder."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from e3d.artifacts import Provenance, write_json
+from e3d.baselines.workflow import BaselinesConfig, BaselinesConfigError
+from e3d.config import load_config, load_schema, validate_config
+from e3d.errors import E3DError
+from e3d.score import registry
+from e3d.search.engine import SearchConfig, SearchError, run_search
+from e3d.search.outputs import write_outputs
+from e3d.search.workflow import search_cli_args, search_code_stage
+from e3d.tables.build import build
+from e3d.train.workflow import TrainConfig
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def default_config(**over) -> dict:
+    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    for k, v in over.items():
+        cfg[k] = v
+    return validate_config(cfg)
+
+
+# -- every registered score, in the CLI, the schemas and the search -------------------------------------------
+
+
+def test_every_registered_score_is_selectable_everywhere():
+    import argparse
+
+    from e3d.commands import search as search_cmd
+
+    names = set(registry.names())
+    assert {"stentr", "homoentr", "zen", "madet", "forward"} <= names
+    schema = load_schema()
+    run_schema = schema["properties"]["search"]["properties"]["runs"]["additionalProperties"]
+    assert set(run_schema["properties"]["score"]["enum"]) == names
+    assert set(schema["properties"]["baselines"]["properties"]["fig3"]["properties"]["scores"]["items"]["enum"]) == names
+    parser = argparse.ArgumentParser()
+    search_cmd.add_arguments(parser)
+    args = parser.parse_args(["--max-layers", "83", "--resolution", "160", "--frames", "13",
+                              "--iterations", "5", "--out", "x", "--score", "madet"])
+    assert args.score == "madet"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--max-layers", "83", "--resolution", "160", "--frames", "13",
+                           "--iterations", "5", "--out", "x", "--score", "nope"])
+
+
+def test_score_options_are_checked():
+    assert registry.check_score_options("zen", {"batch_size": 1, "device": "cpu"}) == {"batch_size": 1, "device": "cpu"}
+    assert registry.check_score_options("stentr", {}) == {}
+    with pytest.raises(E3DError, match="unknown option.*bogus.*zen"):
+        registry.check_score_options("zen", {"bogus": 1})
+    with pytest.raises(E3DError, match="analytic score and takes no options"):
+        registry.check_score_options("stentr", {"repeats": 1})
+    with pytest.raises(E3DError, match="unknown option"):
+        SearchConfig(max_layers=83, resolution=32, frames=4, iterations=2, population=2, seed=0, budget_gflops=1.0,
+                     score="madet", score_options={"repeat": 1})
+    assert registry.score_device("stentr") == "cpu"
+    assert registry.score_device("zen", {"device": "cpu"}) == "cpu"
+
+
+def _forward_search(tmp_path, seed=0, workers=1, name="zen"):
+    cfg = SearchConfig(max_layers=83, resolution=32, frames=4, iterations=6, population=4, seed=seed,
+                       budget_gflops=0.05, score=name, lanes=2, sync_every=3,
+                       score_options={"batch_size": 1, "repeats": 1})
+    return run_search(cfg, tmp_path / f"state-{seed}-{workers}.json", workers=workers, progress=False)
+
+
+def test_forward_score_search_end_to_end_is_seeded_and_recorded(tmp_path):
+    a = _forward_search(tmp_path)
+    b = _forward_search(tmp_path / "again")
+    assert a.population == b.population  # same seed, same result
+    assert a.evaluated > 0 and all(e[2] <= 0.05e9 for e in a.population)
+    # the forward score is the one ranking the population, not the analytic evaluator beneath it
+    best = a.space.spec_from_genome(a.best[1]).with_input(32, 4)
+    again = registry.score("zen", best, 32, 4, batch_size=1, repeats=1, seed=0)
+    assert a.best[0] == pytest.approx(again, rel=1e-5)
+    info = write_outputs(a, tmp_path / "out", name="table7_zen")
+    doc = json.loads((tmp_path / "out" / "arch.json").read_text())
+    assert info["score_kind"] == "zen" and doc["summary"]["score_device"] == "cpu"
+    assert doc["search"]["score_options"] == {"batch_size": 1, "repeats": 1}
+
+
+def test_cli_search_with_a_forward_score(tmp_path, cli_env):
+    def run(*extra):
+        return subprocess.run([sys.executable, "-m", "e3d.cli", "search", "--budget-gflops", "0.05", "--max-layers",
+                               "83", "--resolution", "32", "--frames", "4", "--iterations", "3", "--population", "2",
+                               "--lanes", "1", "--workers", "1", "--quiet", "--out", str(tmp_path / "o"), *extra],
+                              capture_output=True, text=True, env=cli_env, timeout=120)
+
+    r = run("--score", "madet", "--score-options", '{"batch_size": 1, "repeats": 1}')
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout.strip().splitlines()[-1])["score_kind"] == "madet"
+    r = run("--score", "madet", "--score-options", "[1]")
+    assert r.returncode == 2 and "--score-options must be a JSON object" in r.stderr
+
+
+def test_search_cli_args_and_code_stage():
+    cfg = default_config()
+    base = BaselinesConfig(cfg)
+    runs = {**cfg["search"]["runs"], **base.search_runs()}
+    args = shlex.split(search_cli_args(cfg["search"], "table7_zen", runs))
+    assert args[args.index("--score") + 1] == "zen"
+    assert json.loads(args[args.index("--score-options") + 1]) == {"batch_size": 1, "repeats": 1}
+    assert "--score-options" not in search_cli_args(cfg["search"], "s")
+    assert search_code_stage(runs["table7_zen"]) == "search_forward"
+    assert search_code_stage(runs["s"]) == "search"
+    from e3d.provenance import STAGE_MODULES
+
+    assert "models" in STAGE_MODULES["baselines"] and "models" in STAGE_MODULES["search_forward"]
+    assert "models" not in STAGE_MODULES["search"]  # analytic searches do not rerun when the builder changes
+
+
+# -- derived runs and models ----------------------------------------------------------------------------------
+
+
+def test_table7_runs_share_the_base_run_and_differ_by_score():
+    cfg = default_config()
+    runs = BaselinesConfig(cfg).search_runs()
+    assert sorted(runs) == ["table7_madet", "table7_stentr", "table7_zen"]
+    s = cfg["search"]["runs"]["s"]
+    for name, run in runs.items():
+        assert run["score"] == name.split("_", 1)[1]
+        assert run["iterations"] == cfg["baselines"]["table7"]["iterations"]
+        for key in ("budget_gflops", "max_layers", "resolution", "frames", "kernels", "population", "seed"):
+            assert run[key] == s[key], key
+    assert runs["table7_stentr"]["score_options"] == {}
+    SearchConfig(**{k: v for k, v in runs["table7_zen"].items() if k != "space"})  # a valid search
+
+
+def test_study_models_train_through_the_train_rule_but_are_not_its_targets():
+    cfg = default_config()
+    before = copy.deepcopy(cfg["models"])
+    base = BaselinesConfig(cfg)
+    training = TrainConfig(cfg)
+    own = training.targets()
+    training.add_models(base.train_models())
+    assert cfg["models"] == before  # derived models never leak into the configured ones (tables use those)
+    assert training.targets() == own
+    assert base.fig3_models() == [f"fig3-{i:03d}" for i in range(4)]
+    assert training.arch_inputs("fig3-002") == [f"{cfg['work_dir']}/baselines/fig3/specs/fig3-002.json"]
+    assert training.arch_inputs("table7-zen") == [f"{cfg['work_dir']}/search/table7_zen/arch.json"]
+    assert training.settings("synthetic", "fig3-000")["epochs"] == 1
+    assert training.settings("synthetic", "table7-madet")["epochs"] == 1
+    assert training.settings("synthetic", "e3d-initial")["epochs"] == 12
+    assert "--se-ratio 0.0625" in training.model_flags("table7-zen")
+    with pytest.raises(ValueError, match="both configured and derived"):
+        training.add_models({"e3d-initial": {"arch": "builtin:e3d-initial"}})
+
+
+def test_targets_and_params():
+    cfg = default_config()
+    base = BaselinesConfig(cfg)
+    res = cfg["results_dir"]
+    assert base.targets() == [f"{res}/fig4_forward_vs_analytic.png", f"{res}/fig3_correlation_synthetic.png",
+                              f"{res}/table7_training_free_synthetic.csv"]
+    assert base.table7_evals() == [f"{cfg['work_dir']}/eval/synthetic/table7-{s}/multiview.metrics.json"
+                                   for s in ("zen", "madet", "stentr")]
+    p = base.fig3_params()
+    assert {"device", "flops_convention", "n_models", "method", "confidence", "n_boot"} <= set(p)
+    assert "--repeats 100" in base.fig4_args()
+    off = default_config(baselines={"fig4": {"enabled": False}, "fig3": {"enabled": False},
+                                    "table7": {"enabled": False}})
+    b = BaselinesConfig(off)
+    assert b.targets() == [] and b.train_models() == {} and b.search_runs() == {}
+
+
+def test_paper_config_names_the_paper_studies():
+    base = BaselinesConfig(load_config(REPO / "config" / "config.yaml", REPO / "config" / "paper.yaml"))
+    assert base.fig3["n"] == 60 and (base.fig3["gflops_min"], base.fig3["gflops_max"]) == (0.2, 5.0)
+    assert base.fig4["repeats"] == 1000
+    assert base.fig3_dataset == "sthv1" and base.table7_dataset == "sthv1"
+    assert base.table7["baseline_model"] == "x3d-s"
+
+
+@pytest.mark.parametrize("over, match", [
+    ({"table7": {"base_run": "nope"}}, "base_run 'nope' is not a search run"),
+    ({"table7": {"baseline_model": "nope"}}, "baseline_model 'nope' is not in models"),
+    ({"table7": {"score_options": {"zen": {"bogus": 1}}}}, r"score_options.zen: unknown option"),
+    ({"table7": {"scores": ["zen"], "score_options": {"madet": {}}}}, "not in baselines.table7.scores"),
+    ({"fig3": {"gflops_min": 2.0, "gflops_max": 1.0}}, "gflops_min < gflops_max"),
+])
+def test_bad_baselines_config_fails_naming_the_key(over, match):
+    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    for section, values in over.items():
+        cfg["baselines"][section] = {**cfg["baselines"][section], **values}
+    with pytest.raises(BaselinesConfigError, match=match):
+        BaselinesConfig(validate_config(cfg))
+
+
+# -- the Table 7 builder --------------------------------------------------------------------------------------
+
+
+def _arch(path: Path, score: str, seconds: float, device: str = "cpu") -> str:
+    doc = {"score_kind": score, "gflops": 1.8, "search": {"score": score, "population": 4, "kernels": "1x3x3"},
+           "summary": {"score_kind": score, "best_score": 1.0, "best_gflops": 1.8, "seconds": seconds,
+                       "iterations": 10, "score_device": device}}
+    write_json(path / "arch.json", doc, Provenance.make("e3d.search.arch", 1, {}, ()))
+    return str(path / "arch.json")
+
+
+def _eval(path: Path, top1: float) -> str:
+    doc = {"top1": top1, "top5": 0.9, "gflops_per_view": 0.05, "views": {"crops": 1, "clips": 1}, "frames": 8,
+           "crop": 32, "params": 2e6, "gflops_total_per_video": 0.05}
+    write_json(path / "multiview.metrics.json", doc, Provenance.make("e3d.eval", 1, {}, ()))
+    return str(path / "multiview.metrics.json")
+
+
+def test_table7_builder_puts_ours_beside_the_paper(tmp_path):
+    archs = [_arch(tmp_path / "search" / "table7_zen", "zen", 7200.0, "cuda:0 (Test GPU)"),
+             _arch(tmp_path / "search" / "table7_stentr", "stentr", 36.0)]
+    evals = [_eval(tmp_path / "eval" / "synthetic" / "table7-zen", 0.5),
+             _eval(tmp_path / "eval" / "synthetic" / "table7-stentr", 0.6),
+             _eval(tmp_path / "eval" / "synthetic" / "x3d-s", 0.4)]
+    params = {"run_models": {"table7_zen": "table7-zen", "table7_stentr": "table7-stentr"},
+              "run_labels": {"table7_zen": "Zen-score", "table7_stentr": "E3D-S"}, "baseline_model": "x3d-s",
+              "search_device": "Test CPU", "device": "CPU", "views": "1x1", "flops_convention": "MACs"}
+    out = tmp_path / "res" / "table7_training_free_synthetic.csv"
+    build("table7", {"archs": archs, "evals": evals}, params, str(out))
+    df = pd.read_parquet(out.with_suffix(".parquet")).set_index("model")
+    assert df.loc["zen-score", "design_cost_h"] == pytest.approx(2.0)
+    assert df.loc["zen-score", "search_devices"] == "GPU" and df.loc["zen-score", "search_device_name"] == "Test GPU"
+    assert df.loc["zen-score", "design_cost_h_paper"] == 26
+    assert df.loc["e3d-s", "design_cost_h"] == pytest.approx(0.01)
+    assert df.loc["e3d-s", "search_device_name"] == "Test CPU" and df.loc["e3d-s", "top1"] == pytest.approx(60.0)
+    assert df.loc["e3d-s", "top1_paper"] == 47.1
+    assert df.loc["x3d-s", "top1"] == pytest.approx(40.0) and df.loc["x3d-s", "top1_paper"] == 44.6
+    assert df.loc["mae-det-score", "rows"] == "paper"  # the paper's row we did not search stays, marked
+    assert out.with_suffix(".html").exists()
+    with pytest.raises(E3DError, match="baseline model 'x3d-m'"):
+        build("table7", {"archs": archs, "evals": evals}, {**params, "baseline_model": "x3d-m"}, str(out))

@@ -1,0 +1,100 @@
+# Training-free baselines (config `baselines`): Figure 4 (forward inference vs the analytic score), Figure 3 (how
+# well STEntr, HomoEntr, FLOPs and params predict accuracy) and Table 7 (searches with other training-free scores).
+# Figure 3's sampled models and Table 7's searched models are trained and evaluated by the ordinary train and
+# evaluate rules (TrainConfig.add_models), Table 7's searches run through the ordinary search rule (SEARCH_RUNS).
+from e3d.baselines.workflow import FIG3_STEM, FIG4_STEM, TABLE7_STEM, BaselinesConfig
+
+BASELINES = BaselinesConfig(config)
+SEARCH_RUNS.update(BASELINES.search_runs())
+TRAINING.add_models(BASELINES.train_models())
+
+
+rule fig4_forward_vs_analytic:
+    output:
+        png=report(f"{RESULTS}/{FIG4_STEM}.png", caption="../report/fig4_forward_vs_analytic.rst",
+                   category="Figures", subcategory="Figure 4", labels={"figure": "Figure 4"}),
+        csv=f"{RESULTS}/{FIG4_STEM}.csv",
+        meta=f"{RESULTS}/{FIG4_STEM}.meta.json",
+        summary=f"{RESULTS}/fig4_summary.csv",
+    params:
+        args=BASELINES.fig4_args(),
+        repeats=BASELINES.fig4["repeats"],
+        search_device=BASELINES.fig4_device(),
+        code=code_digest_param("baselines"),
+    log:
+        f"{LOGS}/baselines/fig4.log",
+    benchmark:
+        f"{LOGS}/baselines/fig4.benchmark.tsv"
+    threads: max(1, BASELINES.fig4["threads"])
+    conda:
+        "../../envs/cpu.yaml"
+    shell:
+        "e3d baselines fig4 --out $(dirname {output.png}) {params.args} > {log} 2>&1"
+
+
+rule fig3_sample:
+    output:
+        models=f"{BASELINES.fig3_dir()}/models.parquet",
+        specs=[BASELINES.fig3_spec(m) for m in BASELINES.fig3_models()],
+    params:
+        args=BASELINES.fig3_sample_args(),
+        code=code_digest_param("baselines"),
+    log:
+        f"{LOGS}/baselines/fig3_sample.log",
+    conda:
+        "../../envs/cpu.yaml"
+    shell:
+        "e3d baselines fig3-sample --out $(dirname {output.models}) {params.args} > {log} 2>&1"
+
+
+rule fig3_correlation:
+    input:
+        models=rules.fig3_sample.output.models,
+        evals=lambda w: BASELINES.fig3_evals(w.dataset),
+    output:
+        png=report(f"{RESULTS}/{FIG3_STEM}_{{dataset}}.png", caption="../report/fig3_correlation.rst",
+                   category="Figures", subcategory="Figure 3", labels={"figure": "Figure 3", "dataset": "{dataset}"}),
+        csv=f"{RESULTS}/{FIG3_STEM}_{{dataset}}.csv",
+        meta=f"{RESULTS}/{FIG3_STEM}_{{dataset}}.meta.json",
+        # the per-method charts, the scatter and the correlations as Parquet, beside the sampled models
+        corr=f"{BASELINES.fig3_dir()}/{{dataset}}/fig3_correlations.parquet",
+    params:
+        accuracy=lambda w, input: BASELINES.fig3_accuracy_args(list(input.evals)),
+        args=BASELINES.fig3_correlate_args(),
+        code=code_digest_param("baselines"),
+        **BASELINES.fig3_params(),
+    log:
+        f"{LOGS}/baselines/fig3_correlation_{{dataset}}.log",
+    conda:
+        "../../envs/cpu.yaml"
+    shell:
+        "e3d baselines fig3-correlate --models {input.models} --accuracy {params.accuracy} {params.args}"
+        " --out $(dirname {output.corr}) --figure {output.png} > {log} 2>&1"
+
+
+rule table7_training_free:
+    input:
+        archs=BASELINES.table7_archs(),
+        evals=lambda w: BASELINES.table7_evals(w.dataset),
+    output:
+        **TABLES.table_outputs(report, f"{TABLE7_STEM}_{{dataset}}", "table7_training_free", "Table 7",
+                               {"table": "Table 7", "dataset": "{dataset}"}),
+    params:
+        name="table7",
+        out=lambda w, output: output.csv,
+        args=lambda w, input: TABLES.cli_args({"archs": list(input.archs), "evals": list(input.evals)},
+                                              BASELINES.table7_params(w.dataset)),
+        device=TABLES.device(),
+        views=TABLES.views(),
+        flops_convention=TABLES.common_params()["flops_convention"],
+        search_device=TABLES.search_device(),
+        code=TABLES_CODE,
+    log:
+        f"{LOGS}/tables/table7_training_free_{{dataset}}.log",
+    conda:
+        "../../envs/cpu.yaml"
+    shell:
+        TABLE_SHELL
+
+
+ALL_TARGETS.extend(BASELINES.targets())
