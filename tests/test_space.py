@@ -2,6 +2,8 @@ import random
 
 import pytest
 
+from e3d.errors import E3DError
+
 from e3d.arch.builtins import e3d_initial, e3d_s
 from e3d.arch.space import FIELDS, SearchSpace, SpaceError, check_genome, parse_kernels, round8
 
@@ -95,7 +97,7 @@ def test_spec_roundtrip_and_smallest_network():
 
 
 def test_bad_space_settings():
-    with pytest.raises(SpaceError, match="even"):
+    with pytest.raises(E3DError, match="must be odd"):
         parse_kernels("1x4x4")
     with pytest.raises(SpaceError, match="empty"):
         parse_kernels("")
