@@ -132,3 +132,19 @@ def test_short_search_lowers_validation_loss_and_is_deterministic():
     # same seed, same search
     rerun = run_search(data, cfg, device="cpu")
     assert rerun.history.drop(columns="seconds").equals(hist.drop(columns="seconds"))
+
+
+@pytest.mark.parametrize("order", ["first", "second"])
+def test_a_network_of_only_reduction_cells_searches(order):
+    """With 2 layers both cells are reduction cells: the normal-cell alphas are unused and get a zero gradient."""
+    torch.manual_seed(0)
+    cfg = NetworkConfig(channels=4, layers=2, steps=2, multiplier=2, segments=2, frames_per_segment=2)
+    net = SearchNetwork(3, cfg)
+    w_opt = torch.optim.SGD(net.weights(), lr=0.05, momentum=0.9)
+    arch = Architect(net, w_opt, nn.CrossEntropyLoss(), order=order)
+    batch = (torch.randn(4, 3, 4, 8, 8), torch.tensor([0, 1, 2, 0]))
+    grads, loss = (arch.first_order_grads(batch) if order == "first"
+                   else arch.second_order_grads(batch, batch, 0.05))
+    assert len(grads) == len(list(net.arch_parameters())) and all(torch.isfinite(g).all() for g in grads)
+    assert any(g.abs().sum() == 0 for g in grads) and any(g.abs().sum() > 0 for g in grads)
+    assert loss == loss

@@ -24,6 +24,13 @@ ParamDict = dict[str, torch.Tensor]
 LossFn = Callable[[ParamDict, ParamDict], torch.Tensor]
 
 
+def _grad(loss: torch.Tensor, tensors: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """d loss / d tensors, with zeros for tensors the loss does not use (e.g. the normal-cell alphas of a network
+    whose every cell is a reduction cell)."""
+    grads = torch.autograd.grad(loss, list(tensors), allow_unused=True)
+    return [torch.zeros_like(t) if g is None else g for t, g in zip(tensors, grads)]
+
+
 def finite_difference_hvp(loss_fn: LossFn, weights: ParamDict, alphas: ParamDict, vector: Sequence[torch.Tensor],
                           r: float = 0.01) -> list[torch.Tensor]:
     """(grad_alpha L(w + eps v) - grad_alpha L(w - eps v)) / (2 eps) with eps = r / ||v||, one tensor per alpha."""
@@ -35,7 +42,7 @@ def finite_difference_hvp(loss_fn: LossFn, weights: ParamDict, alphas: ParamDict
     for sign in (1.0, -1.0):
         shifted = {n: (weights[n].detach() + sign * eps * v.detach()) for n, v in zip(names, vector)}
         loss = loss_fn(shifted, alphas)
-        grads.append(torch.autograd.grad(loss, alpha_list))
+        grads.append(_grad(loss, alpha_list))
     return [(gp - gm) / (2 * eps) for gp, gm in zip(*grads)]
 
 
@@ -86,14 +93,14 @@ class Architect:
         alphas = self._alphas()
         weights = {n: w.detach() for n, w in self._weights().items()}
         loss = self.loss_fn(val_batch)(weights, alphas)
-        return list(torch.autograd.grad(loss, list(alphas.values()))), float(loss.detach())
+        return _grad(loss, list(alphas.values())), float(loss.detach())
 
     def virtual_step(self, train_batch, eta: float) -> ParamDict:
         """w' = w - eta * (momentum * buffer + grad_w L_train + wd * w), the SGD step the weights are about to take."""
         weights = self._weights()
         alphas = {n: a.detach() for n, a in self._alphas().items()}
         loss = self.loss_fn(train_batch)(weights, alphas)
-        grads = torch.autograd.grad(loss, list(weights.values()))
+        grads = _grad(loss, list(weights.values()))
         group = self.weight_optimizer.param_groups[0]
         momentum, wd = group.get("momentum", 0.0), group.get("weight_decay", 0.0)
         unrolled = {}
@@ -107,7 +114,7 @@ class Architect:
         alphas = self._alphas()
         unrolled = self.virtual_step(train_batch, eta)
         loss = self.loss_fn(val_batch)(unrolled, alphas)
-        grads = torch.autograd.grad(loss, list(alphas.values()) + list(unrolled.values()))
+        grads = _grad(loss, list(alphas.values()) + list(unrolled.values()))
         d_alpha, vector = grads[: len(alphas)], grads[len(alphas):]
         weights = {n: w.detach() for n, w in self._weights().items()}
         hvp = finite_difference_hvp(self.loss_fn(train_batch), weights, alphas, vector, self.hvp_r)
