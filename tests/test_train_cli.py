@@ -54,7 +54,7 @@ def test_train_then_evaluate_from_a_spec_file(tmp_path, store, cli_env):
     assert arch["num_classes"] == 2 and arch["provenance"]["schema"] == "model_record"
     from e3d.arch.resolve import resolve_spec
 
-    trained = resolve_spec(str(out / "spec.json"))  # the network as trained, for `e3d profile`
+    trained = resolve_spec(str(out / "arch.json"))  # the network as trained, for `e3d profile`
     assert trained.frames == 4 and trained.resolution == 24 and trained.stem.act == "relu"
 
     m = tmp_path / "eval"

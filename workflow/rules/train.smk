@@ -18,7 +18,6 @@ rule train:
         model=f"{WORK}/train/{{dataset}}/{{model}}/model.pt",
         metrics=f"{WORK}/train/{{dataset}}/{{model}}/metrics.parquet",
         arch=f"{WORK}/train/{{dataset}}/{{model}}/arch.json",
-        spec=f"{WORK}/train/{{dataset}}/{{model}}/spec.json",
     params:
         settings=lambda w: TRAINING.settings_arg(w.dataset, w.model),
         arch=lambda w: TRAINING.arch_arg(w.model),
@@ -73,7 +72,6 @@ rule evaluate:
 
 rule profile:
     input:
-        spec=rules.train.output.spec,
         arch=rules.train.output.arch,
     output:
         f"{WORK}/profile/{{dataset}}/{{model}}/profile.json",
@@ -84,9 +82,9 @@ rule profile:
         f"{LOGS}/profile/{{dataset}}/{{model}}.log",
     conda:
         TRAINING.conda_env()
-    # spec.json is the network as trained (SE/activation options applied) at the training clip size.
+    # arch.json holds the network as trained (SE/activation options applied) at the training clip size.
     shell:
-        "e3d profile {input.spec} --classes $(python -m e3d.train.workflow num-classes {input.arch})"
+        "e3d profile {input.arch} --classes $(python -m e3d.train.workflow num-classes {input.arch})"
         " {params.latency} --out {output} > {log} 2>&1"
 
 

@@ -49,6 +49,8 @@ def _spec_from_artifact(content: str, path: Path) -> ArchSpec | None:
     if not isinstance(doc, dict) or "provenance" not in doc:
         return None
     try:
+        if isinstance(doc.get("record"), dict) and isinstance(doc.get("spec"), dict):
+            return ArchSpec.from_dict(doc["spec"])  # a trained model: the spec as trained, written beside its record
         if isinstance(doc.get("record"), dict) and isinstance(doc["record"].get("spec"), dict):
             from e3d.arch.options import effective_spec
 

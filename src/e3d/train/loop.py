@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from e3d.artifacts import Provenance, write_bytes_atomic, write_json, write_parquet
+from e3d.artifacts import Provenance, write_json, write_parquet
 from e3d.errors import E3DError
 from e3d.progress import Progress
 from e3d.provenance import config_digest
@@ -227,8 +227,6 @@ def _train(ctx, say, source, record, s: TrainSettings, out_dir: Path, state_dir:
         write_json(out_dir / "arch.json", {"record": record, "num_classes": num_classes,
                                             **({"spec": spec} if spec is not None else {})},
                    Provenance.make(MODEL_RECORD_SCHEMA, 1, config, modules))
-        if spec is not None:  # the bare spec, for `e3d profile` and anything else that reads spec files
-            write_bytes_atomic(out_dir / "spec.json", (json.dumps(spec, indent=2, sort_keys=True) + "\n").encode())
     dist.barrier()
     return TrainResult(model_path, metrics_path, history, resumed_from)
 
