@@ -29,8 +29,11 @@ def _stem(c_out: int, stride: int) -> nn.Sequential:
     )
 
 
-def _cell_channels(config: NetworkConfig):
-    """Yield (c_prev_prev, c_prev, c, reduction, reduction_prev) per cell, updating as DARTS does."""
+def _cell_channels(config: NetworkConfig, genotype: Genotype | None = None):
+    """Yield (c_prev_prev, c_prev, c, reduction, reduction_prev) per cell, updating as DARTS does.
+
+    A cell outputs the concatenation of `multiplier` nodes in the search network; a discrete cell concatenates the
+    genotype's own node list, which may hold a different number."""
     c_curr = config.stem_multiplier * config.channels
     c_pp, c_p, c_curr = c_curr, c_curr, config.channels
     reduction_prev = False
@@ -39,8 +42,12 @@ def _cell_channels(config: NetworkConfig):
         if reduction:
             c_curr *= 2
         yield c_pp, c_p, c_curr, reduction, reduction_prev
+        if genotype is None:
+            width = config.multiplier
+        else:
+            width = len(genotype.reduce_concat if reduction else genotype.normal_concat)
         reduction_prev = reduction
-        c_pp, c_p = c_p, config.multiplier * c_curr
+        c_pp, c_p = c_p, width * c_curr
 
 
 class SearchNetwork(nn.Module):
@@ -103,7 +110,7 @@ class DiscreteNetwork(nn.Module):
         self.stem = _stem(config.stem_multiplier * config.channels, config.stem_stride)
         self.cells = nn.ModuleList()
         c_out = None
-        for c_pp, c_p, c, reduction, reduction_prev in _cell_channels_discrete(config, genotype):
+        for c_pp, c_p, c, reduction, reduction_prev in _cell_channels(config, genotype):
             ops, concat = (genotype.reduce, genotype.reduce_concat) if reduction else (genotype.normal, genotype.normal_concat)
             cell = DiscreteCell(ops, concat, c_pp, c_p, c, reduction, reduction_prev)
             self.cells.append(cell)
@@ -129,21 +136,6 @@ class DiscreteNetwork(nn.Module):
             s0, s1 = s1, cell(s0, s1)
         logits = self.classifier(self.dropout(s1.mean(dim=(2, 3, 4))))
         return average_consensus(logits, cfg.segments)
-
-
-def _cell_channels_discrete(config: NetworkConfig, genotype: Genotype):
-    # A genotype may concatenate a different number of nodes than the search multiplier.
-    c_curr = config.stem_multiplier * config.channels
-    c_pp, c_p, c_curr = c_curr, c_curr, config.channels
-    reduction_prev = False
-    for i in range(config.layers):
-        reduction = i in config.reduction_layers
-        if reduction:
-            c_curr *= 2
-        yield c_pp, c_p, c_curr, reduction, reduction_prev
-        concat = genotype.reduce_concat if reduction else genotype.normal_concat
-        reduction_prev = reduction
-        c_pp, c_p = c_p, len(concat) * c_curr
 
 
 def build_discrete_network(genotype: Genotype, num_classes: int, network: NetworkConfig | None = None,
