@@ -82,7 +82,8 @@ def test_editing_the_scorer_reruns_searches_not_data(built):
         jobs = plan(built)
     finally:
         target.write_bytes(original)
-    assert {j.wildcards for j in jobs if j.rule == "search"} == {"run=s", "run=m", "run=l"}
+    # every search reruns: S/M/L and the training-free baselines' searches (Table 7) all use the scorer
+    assert {"run=s", "run=m", "run=l"} <= {j.wildcards for j in jobs if j.rule == "search"}
     assert all("Params have changed" in j.reason or "updated by another job" in j.reason for j in jobs if j.rule != "all")
     assert not rules_of(jobs) & DATA_RULES
     assert plan(built) == []
