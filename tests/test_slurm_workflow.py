@@ -95,6 +95,9 @@ def test_default_workflow_through_the_slurm_profile(cluster, tmp_path, repo_root
     assert local == [], f"jobs that did not go through sbatch: {local}"
     slurm_jobs = {j["JobId"]: j for j in _jobs(env)}
     assert {sid for _, sid in submitted} <= set(slurm_jobs)
+    # The data chain of the dataset (synth -> index -> extract, group "data") went as one job.
+    data_jobs = [j["Comment"] for j in slurm_jobs.values() if j.get("Comment", "").startswith("rule_data_")]
+    assert len(data_jobs) == 1 and all(r in data_jobs[0] for r in ("synth", "index", "extract")), data_jobs
 
     # Training jobs asked for what the profile declares: 8 A100s, 8 CPUs per GPU, on the gpu partition.
     train_jobs = [j for j in slurm_jobs.values() if "rule_train" in j.get("Comment", "")]

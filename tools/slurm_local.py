@@ -140,6 +140,7 @@ def start(base: Path = DEFAULT_DIR, gpus: int = 8, timeout: float = 60.0) -> dic
     """Start the cluster; return the environment variables clients need (SLURM_CONF)."""
     ensure_installed()
     stop(base)
+    _stop_stale_daemons()
     _ensure_munge()
     conf = write_config(base, gpus)
     env = {**os.environ, "SLURM_CONF": str(conf)}
@@ -158,6 +159,17 @@ def start(base: Path = DEFAULT_DIR, gpus: int = 8, timeout: float = 60.0) -> dic
     log = (base / "log" / "slurmctld.log")
     tail = log.read_text()[-600:] if log.exists() else ""
     raise SlurmUnavailable(f"node never became idle (sinfo says {state!r}); slurmctld log tail: {tail}")
+
+
+def _stop_stale_daemons() -> None:
+    """Daemons an earlier run of this tool left behind (another state dir) would keep the ports and answer for us."""
+    pattern = r"slurm(ctld|d) -f \S*e3d-slurm"
+    subprocess.run(["pkill", "-f", pattern], capture_output=True)
+    for _ in range(50):
+        if subprocess.run(["pgrep", "-f", pattern], capture_output=True).returncode != 0:
+            return
+        time.sleep(0.1)
+    subprocess.run(["pkill", "-9", "-f", pattern], capture_output=True)
 
 
 def stop(base: Path = DEFAULT_DIR) -> None:

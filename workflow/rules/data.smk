@@ -1,4 +1,5 @@
 # Data stage: synth (built-in synthetic set only) -> index -> extract, for every dataset in config["data"]["datasets"].
+# The three rules form the group "data": on a cluster each dataset's chain of small jobs is submitted as one job.
 # Products: {WORK}/data/{dataset}/index.parquet (+ index_summary.json) and {WORK}/data/{dataset}/frames/manifest.json
 # with its shard-XXXXX.parquet files (declared one by one so Snakemake sees every file it depends on).
 import os
@@ -31,6 +32,8 @@ for _name in [n for n in DATA.datasets if DATA.is_generated(n)]:
         threads: DATA.threads
         resources:
             mem_mb=1000,
+        group:
+            "data"
         conda:
             "../../envs/cpu.yaml"
         shell:
@@ -53,6 +56,8 @@ rule index:
     threads: DATA.threads
     resources:
         mem_mb=1000,
+    group:
+        "data"
     conda:
         "../../envs/cpu.yaml"
     shell:
@@ -85,6 +90,8 @@ for _name in DATA.datasets:
         threads: DATA.threads
         resources:
             mem_mb=2000,
+        group:
+            "data"
         conda:
             "../../envs/cpu.yaml"
         shell:
