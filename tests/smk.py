@@ -8,7 +8,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-JOB_RE = re.compile(r"^rule (?P<rule>[\w-]+):\n(?P<body>(?:    .*\n?)*)", re.MULTILINE)
+# A job block; the jobs of a group job (e.g. the `data` group) are printed indented by four more spaces.
+JOB_RE = re.compile(r"^(?P<indent>(?:    )?)rule (?P<rule>[\w-]+):\n(?P<body>(?:(?P=indent)    .*\n?)*)", re.MULTILINE)
 
 
 @dataclass(frozen=True)
