@@ -26,6 +26,11 @@ def snakemake(args: list[str], cwd: Path, env: dict[str, str], timeout: float = 
     return proc
 
 
+def run_locally(cwd: Path, env: dict[str, str], *args, timeout: float = 900) -> subprocess.CompletedProcess:
+    """`snakemake --cores 2 --nolock ARGS` (tests may run several workflows from one checkout)."""
+    return snakemake(["--cores", "2", "--nolock", *map(str, args)], cwd, env, timeout=timeout)
+
+
 def planned_jobs(dry_run_output: str) -> list[PlannedJob]:
     """Parse the per-job blocks of `snakemake -n` (Snakemake 9 format)."""
     jobs = []

@@ -12,13 +12,7 @@ from e3d.arch.spec import BlockSpec, LayerOverride
 from e3d.models import build_model
 from e3d.models.flops import fvcore_counts
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # tiny convs: threads only add contention on a shared machine
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 KERNELS = [(1, 3, 3), (1, 5, 5), (3, 3, 3), (3, 1, 1), (5, 3, 3)]

@@ -14,13 +14,7 @@ from e3d.darts.search import evaluate, run_search
 from e3d.darts.space import NetworkConfig
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny convolutions on a shared 2-core machine: extra threads only add contention.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 TINY = NetworkConfig(channels=4, layers=3, steps=2, multiplier=2, segments=2, frames_per_segment=2)

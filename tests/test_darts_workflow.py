@@ -22,12 +22,7 @@ GENOTYPE = Genotype(normal=(("p3d_conv_3", 0), ("skip_connect", 1), ("max_pool_1
 NETWORK = NetworkConfig(channels=2, layers=3, steps=2, multiplier=2, segments=2, frames_per_segment=2)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture

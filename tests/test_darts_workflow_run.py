@@ -5,21 +5,18 @@ model with and without SGS, results/table_darts_synthetic.csv and results/table_
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
 import yaml
+
+from smk import run_locally
 
 from test_train_cli import TINY_SPEC
 
 pytestmark = pytest.mark.slow
 
 
-def snakemake(repo_root, cli_env, *args):
-    return subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "--nolock", *map(str, args)],
-                          cwd=repo_root, capture_output=True, text=True, env=cli_env, timeout=900)
 
 
 def tiny_config(tmp_path):
@@ -56,7 +53,7 @@ def test_darts_and_sgs_tables_end_to_end(tmp_path, repo_root, cli_env):
     cfg = tiny_config(tmp_path)
     res = tmp_path / "res"
     targets = [res / "table_darts_synthetic.csv", res / "table_sgs_synthetic.csv"]
-    out = snakemake(repo_root, cli_env, *targets, "--configfile", cfg)
+    out = run_locally(repo_root, cli_env, *targets, "--configfile", cfg)
     assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
 
     darts = pd.read_parquet(res / "table_darts_synthetic.parquet")
@@ -84,5 +81,5 @@ def test_darts_and_sgs_tables_end_to_end(tmp_path, repo_root, cli_env):
     hist = metrics[[f"sgs_active_bins_{b}" for b in range(1, 5)]].sum(axis=1)
     assert (hist == metrics["clips"]).all()  # B' of every training clip logged per epoch
 
-    again = snakemake(repo_root, cli_env, "-n", *targets, "--configfile", cfg)
+    again = run_locally(repo_root, cli_env, "-n", *targets, "--configfile", cfg)
     assert "Nothing to be done" in again.stdout + again.stderr

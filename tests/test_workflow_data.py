@@ -6,14 +6,13 @@ import sys
 import pytest
 import yaml
 
+from smk import run_locally
+
 from e3d.data.store import FrameStore
 
 pytestmark = pytest.mark.slow
 
 
-def snakemake(repo_root, cli_env, *args):
-    return subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "--nolock", *args], cwd=repo_root,
-                          capture_output=True, text=True, env=cli_env, timeout=300)
 
 
 def tiny_config(tmp_path, quality=85):
@@ -34,7 +33,7 @@ def tiny_config(tmp_path, quality=85):
 def test_synth_index_extract_then_nothing_reruns(tmp_path, repo_root, cli_env):
     cfg = tiny_config(tmp_path)
     manifest = tmp_path / "work" / "data" / "synthetic" / "frames" / "manifest.json"
-    out = snakemake(repo_root, cli_env, str(manifest), "--configfile", str(cfg))
+    out = run_locally(repo_root, cli_env, str(manifest), "--configfile", str(cfg))
     assert out.returncode == 0, out.stderr[-3000:]
     for name in ("synth.log", "index.log", "extract.log", "extract.benchmark.tsv"):
         assert (tmp_path / "logs" / "data" / "synthetic" / name).is_file(), name
@@ -44,12 +43,12 @@ def test_synth_index_extract_then_nothing_reruns(tmp_path, repo_root, cli_env):
     assert (manifest.parent / "shard-00001.parquet").is_file()
     assert min(store.read_clip(store.videos.video_id[0], [0]).shape[1:3]) == 24
 
-    again = snakemake(repo_root, cli_env, str(manifest), "--configfile", str(cfg))
+    again = run_locally(repo_root, cli_env, str(manifest), "--configfile", str(cfg))
     assert again.returncode == 0, again.stderr[-3000:]
     assert "Nothing to be done" in again.stdout + again.stderr
 
     # changing an extraction setting reruns extraction only
-    dry = snakemake(repo_root, cli_env, "-n", str(manifest), "--configfile", str(tiny_config(tmp_path, quality=70)))
+    dry = run_locally(repo_root, cli_env, "-n", str(manifest), "--configfile", str(tiny_config(tmp_path, quality=70)))
     assert dry.returncode == 0, dry.stderr[-3000:]
     text = dry.stdout + dry.stderr
     assert "extract_synthetic" in text and "rule index" not in text and "rule synth" not in text

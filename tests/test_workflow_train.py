@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 import yaml
 
+from smk import run_locally
 from test_train_cli import TINY_SPEC
 
 pytestmark = pytest.mark.slow
-
-
-def snakemake(repo_root, cli_env, *args):
-    return subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "--nolock", *map(str, args)],
-                          cwd=repo_root, capture_output=True, text=True, env=cli_env, timeout=600)
 
 
 def tiny_config(tmp_path, **train_over):
@@ -43,7 +37,7 @@ def tiny_config(tmp_path, **train_over):
 def test_dry_run_declares_gpu_resources_and_launches_torchrun(tmp_path, repo_root, cli_env):
     cfg = tiny_config(tmp_path, resources={"gpus": 8, "gpu_model": "a100", "cpus_per_gpu": 12, "mem_mb": 64000,
                                            "runtime": 600})
-    out = snakemake(repo_root, cli_env, "-n", "-p", "--configfile", cfg)
+    out = run_locally(repo_root, cli_env, "-n", "-p", "--configfile", cfg)
     assert out.returncode == 0, out.stderr[-3000:]
     text = out.stdout + out.stderr
     train_job = text[text.index("rule train:") :].split("\n\n")[0]
@@ -72,7 +66,7 @@ def test_train_and_evaluate_end_to_end_then_nothing_reruns(tmp_path, repo_root, 
     cfg = tiny_config(tmp_path)
     targets = [tmp_path / f"work/eval/synthetic/tiny/{k}.metrics.json" for k in ("multiview", "single_frame")]
     targets.append(tmp_path / "work/profile/synthetic/tiny/profile.json")
-    out = snakemake(repo_root, cli_env, *targets, "--configfile", cfg)
+    out = run_locally(repo_root, cli_env, *targets, "--configfile", cfg)
     assert out.returncode == 0, out.stderr[-3000:]
     doc = json.loads(targets[0].read_text())
     assert doc["gflops"].endswith("x 3 x 2") and doc["videos"] == 2
@@ -81,7 +75,7 @@ def test_train_and_evaluate_end_to_end_then_nothing_reruns(tmp_path, repo_root, 
     log = (tmp_path / "logs/train/synthetic/tiny.log").read_text()
     assert "1 process(es) on cpu" in log
     assert (tmp_path / "work/train_state/synthetic/tiny/last.pt").is_file()
-    again = snakemake(repo_root, cli_env, "-n", *targets, "--configfile", cfg)
+    again = run_locally(repo_root, cli_env, "-n", *targets, "--configfile", cfg)
     assert "Nothing to be done" in again.stdout + again.stderr
 
 
