@@ -157,7 +157,7 @@ def test_study_models_train_through_the_train_rule_but_are_not_its_targets():
     assert training.arch_inputs("table7-zen") == [f"{cfg['work_dir']}/search/table7_zen/arch.json"]
     assert training.settings("synthetic", "fig3-000")["epochs"] == 1
     assert training.settings("synthetic", "table7-madet")["epochs"] == 1
-    assert training.settings("synthetic", "e3d-initial")["epochs"] == cfg["train"]["settings"]["epochs"]
+    assert training.settings("synthetic", "e3d-initial-t3")["epochs"] == cfg["train"]["settings"]["epochs"]
     assert "--se-ratio 0.0625" in training.model_flags("table7-zen")
     with pytest.raises(ValueError, match="both configured and derived"):
         training.add_models({"e3d-initial": {"arch": "builtin:e3d-initial"}})

@@ -182,7 +182,8 @@ def test_discrete_network_drop_path_only_in_training():
 def test_segment_indices_one_snippet_per_segment():
     import numpy as np
 
-    from e3d.darts.data import segment_indices, split_halves, VideoRow
+    from e3d.darts.data import split_halves, VideoRow
+    from e3d.data.sampling import segment_indices
 
     centre = segment_indices(40, 4, 2, 1, train=False)
     assert centre.tolist() == [4, 5, 14, 15, 24, 25, 34, 35]  # centred in [0,10), [10,20), ...

@@ -184,3 +184,35 @@ def test_sampler_argument_errors():
         random_clip_indices(0, 8, 2, np.random.default_rng(0))
     with pytest.raises(ValueError, match="num_clips"):
         uniform_clip_indices(10, 8, 2, 0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(n=st.integers(1, 400), segments=st.integers(1, 16), per=st.integers(1, 3), seed=st.integers(0, 2**32 - 1))
+def test_segment_sampler_spans_the_whole_video(n, segments, per, seed):
+    from e3d.data.sampling import SegmentSampler, segment_bounds
+
+    sampler = SegmentSampler(segments, per)
+    frames = segments * per
+    train = sampler.train_indices(n, frames, 1, np.random.default_rng(seed))
+    (test,) = sampler.test_indices(n, frames, 1, 1)
+    for idx in (train, test):
+        assert idx.shape == (frames,) and idx.min() >= 0 and idx.max() < n
+        # every snippet lies inside its own segment, so the clip covers the video from start to end
+        for (start, end), snippet in zip(segment_bounds(n, segments), idx.reshape(segments, per)):
+            assert ((snippet >= start) & (snippet < end)).all() or end - start < per
+    if n >= segments:
+        assert np.all(np.diff(test.reshape(segments, per)[:, 0]) > 0)
+    assert np.array_equal(train, sampler.train_indices(n, frames, 1, np.random.default_rng(seed)))
+
+
+def test_segment_sampler_test_views_and_settings():
+    from e3d.data.sampling import SegmentSampler, settings_sampler
+
+    assert settings_sampler(0, 8) is None
+    assert settings_sampler(8, 8) == SegmentSampler(8, 1) and settings_sampler(4, 8) == SegmentSampler(4, 2)
+    with pytest.raises(ValueError, match="divide"):
+        settings_sampler(3, 8)
+    with pytest.raises(ValueError, match="8 frames asked"):
+        SegmentSampler(4, 1).train_indices(100, 8, 1, np.random.default_rng(0))
+    views = SegmentSampler(4, 1).test_indices(40, 4, 1, 3)
+    assert [v.tolist() for v in views] == [[0, 10, 20, 30], [4, 14, 24, 34], [9, 19, 29, 39]]

@@ -92,7 +92,7 @@ def test_paper_overlay_trains_its_own_model_list_on_8_gpus(repo_root):
     assert t.settings("sthv2", "e3d-s")["flip"] is False and t.settings("sthv2", "e3d-s")["lr"] == 0.8
     assert t.arch_source("e3d-s") == ("work/search/s/arch.json", "search:work/search/s/arch.json")
     default = TrainConfig(load_config(repo_root / "config/config.yaml"))
-    assert default.settings("synthetic", "e3d-initial")["flip"] is False and default.resources().get("gpu") is None
+    assert default.settings("synthetic", "e3d-initial-t3")["flip"] is False and default.resources().get("gpu") is None
 
 
 def test_unknown_model_in_the_train_list_is_named(repo_root):

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from e3d.data.sampling import segment_indices
 from e3d.errors import E3DError
 
 # Kinetics/X3D normalisation constants: the search trains from scratch, so any fixed choice works.
@@ -25,33 +26,6 @@ class SearchDataError(E3DError, ValueError):
 class FrameSource(Protocol):
     def read_clip(self, video_id: str, indices: Sequence[int]) -> np.ndarray:  # uint8 [T, H, W, 3]
         ...
-
-
-def segment_bounds(num_frames: int, segments: int) -> list[tuple[int, int]]:
-    """[start, end) of each of K equal segments (TSN); a video shorter than K frames repeats frames."""
-    if num_frames < 1:
-        raise SearchDataError(f"a video needs at least one frame, got num_frames={num_frames}")
-    edges = [(k * num_frames) // segments for k in range(segments + 1)]
-    return [(min(edges[k], num_frames - 1), max(edges[k + 1], min(edges[k], num_frames - 1) + 1)) for k in range(segments)]
-
-
-def segment_indices(num_frames: int, segments: int, frames_per_segment: int, rate: int, *, train: bool,
-                    rng: np.random.Generator | None = None) -> np.ndarray:
-    """Frame indices of K snippets of F frames (every `rate`-th frame), one per segment: at a random offset
-    in training, centred at test. Concatenated segment-major, as the networks split them."""
-    from e3d.data.sampling import random_clip_indices, uniform_clip_indices
-
-    if train and rng is None:
-        raise ValueError("training snippets need an rng")
-    out = []
-    for start, end in segment_bounds(num_frames, segments):
-        length = end - start
-        if train:
-            snippet = random_clip_indices(length, frames_per_segment, rate, rng)
-        else:
-            snippet = uniform_clip_indices(length, frames_per_segment, rate, 1)[0]
-        out.append(np.asarray(snippet, dtype=np.int64) + start)
-    return np.concatenate(out)
 
 
 def to_clip_tensor(frames: np.ndarray, size: int, *, train: bool, rng: np.random.Generator | None = None) -> torch.Tensor:

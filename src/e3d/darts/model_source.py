@@ -6,12 +6,11 @@ centred at test). Registered with e3d.train.model_source on import."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from torch import nn
 
+from e3d.data.sampling import SegmentSampler
 from e3d.train.model_source import (
     ArchRefError, ModelOptions, register_builder, register_clip_sampler, register_resolver,
 )
@@ -83,39 +82,6 @@ def build_darts(record: dict[str, Any], num_classes: int) -> nn.Module:
     genotype = Genotype.from_dict(record["genotype"], where="model record genotype")
     network = NetworkConfig.from_dict(record["network"], where="model record network")
     return build_discrete_network(genotype, num_classes, network, dropout=float(record.get("dropout", 0.0)))
-
-
-@dataclass(frozen=True)
-class SegmentSampler:
-    """TSN segments: K equal segments, a snippet of F frames (every `rate`-th) from each, concatenated
-    segment-major as the network splits them. Test clip k of n takes, in every segment, the k-th of n
-    uniformly spaced snippets (n = 1: the centre snippet, as TSN tests)."""
-
-    segments: int
-    frames_per_segment: int
-
-    def _check(self, frames: int) -> None:
-        if frames != self.segments * self.frames_per_segment:
-            raise ArchRefError(f"segment clips: {frames} frames asked, the network reads {self.segments} x "
-                               f"{self.frames_per_segment} = {self.segments * self.frames_per_segment}")
-
-    def train_indices(self, num_frames: int, frames: int, rate: int, rng: np.random.Generator) -> np.ndarray:
-        from e3d.darts.data import segment_indices
-
-        self._check(frames)
-        return segment_indices(num_frames, self.segments, self.frames_per_segment, rate, train=True, rng=rng)
-
-    def test_indices(self, num_frames: int, frames: int, rate: int, clips: int) -> list[np.ndarray]:
-        from e3d.darts.data import segment_bounds, segment_indices
-        from e3d.data.sampling import uniform_clip_indices
-
-        self._check(frames)
-        if clips == 1:
-            return [segment_indices(num_frames, self.segments, self.frames_per_segment, rate, train=False)]
-        per_segment = [[np.asarray(c, dtype=np.int64) + start
-                        for c in uniform_clip_indices(end - start, self.frames_per_segment, rate, clips)]
-                       for start, end in segment_bounds(num_frames, self.segments)]
-        return [np.concatenate([snips[k] for snips in per_segment]) for k in range(clips)]
 
 
 def segment_sampler(params: dict[str, Any]) -> SegmentSampler:

@@ -48,3 +48,77 @@ def uniform_clip_indices(num_frames: int, clip_len: int, rate: int, num_clips: i
         # PySlowFast's spacing: clip k of K starts at k * max_start / (K - 1), first and last at the ends
         starts = [int(round(k * max_start / (num_clips - 1))) for k in range(num_clips)]
     return [_indices(s, num_frames, clip_len, rate) for s in starts]
+
+
+# ---- TSN segments: the clip spread over the whole video ----
+def segment_bounds(num_frames: int, segments: int) -> list[tuple[int, int]]:
+    """[start, end) of each of K equal segments (TSN); a video shorter than K frames repeats frames."""
+    _check(num_frames, 1, 1)
+    if segments < 1:
+        raise ValueError(f"segments must be >= 1, got {segments}")
+    edges = [(k * num_frames) // segments for k in range(segments + 1)]
+    return [(min(edges[k], num_frames - 1), max(edges[k + 1], min(edges[k], num_frames - 1) + 1)) for k in range(segments)]
+
+
+def segment_indices(num_frames: int, segments: int, frames_per_segment: int, rate: int, *, train: bool,
+                    rng: np.random.Generator | None = None) -> np.ndarray:
+    """Frame indices of K snippets of F frames (every `rate`-th frame), one per segment: at a random offset
+    in training, centred at test. Concatenated segment-major, as segment networks split them."""
+    if train and rng is None:
+        raise ValueError("training snippets need an rng")
+    out = []
+    for start, end in segment_bounds(num_frames, segments):
+        length = end - start
+        if train:
+            snippet = random_clip_indices(length, frames_per_segment, rate, rng)
+        else:
+            snippet = uniform_clip_indices(length, frames_per_segment, rate, 1)[0]
+        out.append(np.asarray(snippet, dtype=np.int64) + start)
+    return np.concatenate(out)
+
+
+class SegmentSampler:
+    """TSN sampling (Wang et al. 2016; the usual Something-Something protocol of TSN/TSM): the clip's `frames`
+    are K segments x F frames, so the clip always spans the whole video whatever its length. Test clip k of n
+    takes, in every segment, the k-th of n uniformly spaced snippets (n = 1: each segment's centre snippet)."""
+
+    def __init__(self, segments: int, frames_per_segment: int):
+        if segments < 1 or frames_per_segment < 1:
+            raise ValueError(f"segment sampler: need segments >= 1 and frames_per_segment >= 1, got "
+                             f"{segments} x {frames_per_segment}")
+        self.segments, self.frames_per_segment = int(segments), int(frames_per_segment)
+
+    def __repr__(self) -> str:
+        return f"SegmentSampler({self.segments} x {self.frames_per_segment})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SegmentSampler) and (self.segments, self.frames_per_segment) == (
+            other.segments, other.frames_per_segment)
+
+    def _check_frames(self, frames: int) -> None:
+        if frames != self.segments * self.frames_per_segment:
+            raise ValueError(f"segment clips: {frames} frames asked, the sampler gives {self.segments} x "
+                             f"{self.frames_per_segment} = {self.segments * self.frames_per_segment}")
+
+    def train_indices(self, num_frames: int, frames: int, rate: int, rng: np.random.Generator) -> np.ndarray:
+        self._check_frames(frames)
+        return segment_indices(num_frames, self.segments, self.frames_per_segment, rate, train=True, rng=rng)
+
+    def test_indices(self, num_frames: int, frames: int, rate: int, clips: int) -> list[np.ndarray]:
+        self._check_frames(frames)
+        if clips == 1:
+            return [segment_indices(num_frames, self.segments, self.frames_per_segment, rate, train=False)]
+        per_segment = [[np.asarray(c, dtype=np.int64) + start
+                        for c in uniform_clip_indices(end - start, self.frames_per_segment, rate, clips)]
+                       for start, end in segment_bounds(num_frames, self.segments)]
+        return [np.concatenate([snips[k] for snips in per_segment]) for k in range(clips)]
+
+
+def settings_sampler(segments: int, frames: int) -> SegmentSampler | None:
+    """The sampler a training run's settings ask for: None (one contiguous clip, `frames` frames `rate` apart)
+    when segments is 0, else `segments` TSN segments of frames / segments frames each."""
+    if not segments:
+        return None
+    if segments < 0 or frames % segments:
+        raise ValueError(f"segments must divide the clip's frames: {frames} frames in {segments} segments")
+    return SegmentSampler(segments, frames // segments)
