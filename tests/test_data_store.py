@@ -208,10 +208,10 @@ def test_segment_sampler_spans_the_whole_video(n, segments, per, seed):
 def test_segment_sampler_test_views_and_settings():
     from e3d.data.sampling import SegmentSampler, settings_sampler
 
-    assert settings_sampler(0, 8) is None
-    assert settings_sampler(8, 8) == SegmentSampler(8, 1) and settings_sampler(4, 8) == SegmentSampler(4, 2)
-    with pytest.raises(ValueError, match="divide"):
-        settings_sampler(3, 8)
+    assert settings_sampler("clip", 8) is None
+    assert settings_sampler("segments", 8) == SegmentSampler(8, 1)
+    with pytest.raises(ValueError, match="sampling must be"):
+        settings_sampler("tsn", 8)
     with pytest.raises(ValueError, match="8 frames asked"):
         SegmentSampler(4, 1).train_indices(100, 8, 1, np.random.default_rng(0))
     views = SegmentSampler(4, 1).test_indices(40, 4, 1, 3)

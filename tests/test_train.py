@@ -119,9 +119,9 @@ def test_settings_reject_unknown_keys_and_bad_values():
         TrainSettings.from_dict({"batch_size": 0})
     with pytest.raises(SettingsError, match="flip"):
         TrainSettings.from_dict({"flip": "no"})
-    with pytest.raises(SettingsError, match="segments must be 0 or divide frames"):
-        TrainSettings.from_dict({"frames": 8, "segments": 3})
-    assert TrainSettings.from_dict({"frames": 8, "segments": 8}).segments == 8
+    with pytest.raises(SettingsError, match="sampling must be one of"):
+        TrainSettings.from_dict({"sampling": "tsn"})
+    assert TrainSettings.from_dict({"frames": 8, "sampling": "segments"}).sampling == "segments"
 
 
 # ---- the loop in-process ----

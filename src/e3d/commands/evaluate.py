@@ -59,7 +59,7 @@ def run(args) -> int:
     result = evaluate(model, store, plan, split=args.split, batch_size=args.batch_size,
                       mean=tuple(s.get("mean", (0.45,) * 3)), std=tuple(s.get("std", (0.225,) * 3)),
                       device=device, num_workers=max(0, workers), class_names=ckpt.get("class_names"),
-                      sampler=clip_sampler(ckpt["record"]) or settings_sampler(int(s.get("segments", 0)), plan.frames))
+                      sampler=clip_sampler(ckpt["record"]) or settings_sampler(str(s.get("sampling", "clip")), plan.frames))
     extras = dict(result.extras)
     # Models whose cost depends on the clip (SGS) report their measured mean per view instead.
     gflops = float(extras.pop("gflops_per_view", gflops))

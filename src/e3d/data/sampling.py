@@ -114,11 +114,11 @@ class SegmentSampler:
         return [np.concatenate([snips[k] for snips in per_segment]) for k in range(clips)]
 
 
-def settings_sampler(segments: int, frames: int) -> SegmentSampler | None:
-    """The sampler a training run's settings ask for: None (one contiguous clip, `frames` frames `rate` apart)
-    when segments is 0, else `segments` TSN segments of frames / segments frames each."""
-    if not segments:
+def settings_sampler(sampling: str, frames: int) -> SegmentSampler | None:
+    """The sampler a training run's `sampling` setting names: None for "clip" (one contiguous clip, `frames`
+    frames `rate` apart), a TSN sampler of `frames` segments x 1 frame for "segments"."""
+    if sampling == "clip":
         return None
-    if segments < 0 or frames % segments:
-        raise ValueError(f"segments must divide the clip's frames: {frames} frames in {segments} segments")
-    return SegmentSampler(segments, frames // segments)
+    if sampling == "segments":
+        return SegmentSampler(frames, 1)
+    raise ValueError(f"sampling must be 'clip' or 'segments', got {sampling!r}")

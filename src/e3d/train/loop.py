@@ -139,7 +139,7 @@ def _train(ctx, say, source, record, s: TrainSettings, out_dir: Path, state_dir:
     net = model
     if ctx.world > 1:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[ctx.device] if ctx.cuda else None)
-    dataset = TrainClips(source, rows, s, model_source.clip_sampler(record) or settings_sampler(s.segments, s.frames))
+    dataset = TrainClips(source, rows, s, model_source.clip_sampler(record) or settings_sampler(s.sampling, s.frames))
     say(f"training {_label(record)}: {len(rows)} clips, {steps_per_epoch} steps/epoch x "
         f"{s.epochs} epochs, {ctx.world} process(es) on {ctx.device.type}, {workers} loader worker(s), "
         f"precision {dtype or 'fp32'}")

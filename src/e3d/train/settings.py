@@ -13,6 +13,9 @@ from typing import Any
 from e3d.errors import UserError
 
 
+SAMPLINGS = ("clip", "segments")
+
+
 class SettingsError(UserError):
     """A training setting with a wrong name, type or range."""
 
@@ -27,7 +30,7 @@ class TrainSettings:
     weight_decay: float = 5e-5  # on conv/linear weights only, never on norms or biases
     frames: int = 8  # clip length fed to the model
     sample_rate: int = 1  # temporal stride between sampled frames
-    segments: int = 0  # 0: one contiguous clip; N: TSN, N equal segments x frames/N frames (spans the whole video)
+    sampling: str = "clip"  # clip: one contiguous clip; segments: TSN, one frame from each of `frames` segments
     crop: int = 56  # training crop (square)
     short_side_scale: tuple[float, float] = (1.0, 1.25)  # random short side, relative to the crop
     flip: bool = True  # horizontal flip; off where classes are directional
@@ -74,8 +77,8 @@ class TrainSettings:
         for name in ("epochs", "batch_size", "frames", "sample_rate", "crop"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"train settings: {name} must be >= 1, got {getattr(self, name)}")
-        if self.segments < 0 or (self.segments and self.frames % self.segments):
-            raise SettingsError(f"train settings: segments must be 0 or divide frames ({self.frames}), got {self.segments}")
+        if self.sampling not in SAMPLINGS:
+            raise SettingsError(f"train settings: sampling must be one of {list(SAMPLINGS)}, got {self.sampling!r}")
         lo, hi = self.short_side_scale
         if not 1.0 <= lo <= hi:
             raise SettingsError(f"train settings: short_side_scale must satisfy 1 <= min <= max, got {self.short_side_scale}")
