@@ -44,6 +44,46 @@ def test_paper_table3_k400_schedules_exactly_its_jobs(tmp_path, repo_root, cli_e
     assert all("multiview" in j.wildcards for j in jobs if j.rule == "evaluate")
 
 
+def _sth_roots(tmp_path: Path) -> dict:
+    """Something-Something V1 (JPEG frame folders, "id;label" CSVs) and V2 (webm, labels/*.json) native layouts."""
+    from test_data_index import make_jpeg_folder
+
+    v1 = tmp_path / "sthv1" / "20bn-something-something-v1"
+    make_jpeg_folder(v1 / "1", 10)
+    make_jpeg_folder(v1 / "2", 10)
+    (v1.parent / "something-something-v1-labels.csv").write_text("Holding something\n")
+    (v1.parent / "something-something-v1-train.csv").write_text("1;Holding something\n")
+    (v1.parent / "something-something-v1-validation.csv").write_text("2;Holding something\n")
+    v2 = tmp_path / "sthv2" / "20bn-something-something-v2"
+    make_video(v2 / "101.webm")
+    make_video(v2 / "102.webm")
+    labels = tmp_path / "sthv2" / "labels"
+    labels.mkdir()
+    (labels / "labels.json").write_text(json.dumps({"Holding something": "0"}))
+    (labels / "train.json").write_text(json.dumps([{"id": "101", "template": "Holding [something]"}]))
+    (labels / "validation.json").write_text(json.dumps([{"id": "102", "template": "Holding [something]"}]))
+    return {"sthv1": {"format": "sthv1", "root": str(v1), "extract": {"shards": 1}},
+            "sthv2": {"format": "sthv2", "root": str(v2), "annotations": str(labels), "extract": {"shards": 1}}}
+
+
+def test_paper_table2_sth_schedules_both_datasets(tmp_path, repo_root, cli_env):
+    overlay = tmp_path / "sth.yaml"
+    overlay.write_text(yaml.safe_dump({
+        "work_dir": str(tmp_path / "work"), "logs_dir": str(tmp_path / "logs"), "results_dir": str(tmp_path / "res"),
+        "data": {"datasets": _sth_roots(tmp_path)}}))
+    jobs = dry_run(repo_root, cli_env, ["--configfile", "config/paper.yaml", str(overlay), "--",
+                                        str(tmp_path / "res" / "table2_sth.csv")])
+    counts = collections.Counter(j.rule for j in jobs)
+    trained = {j.wildcards for j in jobs if j.rule == "train"}
+    assert counts["table2_sth"] == 1 and counts["index"] == 2
+    assert counts["extract_sthv1"] == counts["extract_sthv2"] == 1
+    assert trained and all("dataset=sthv1" in w or "dataset=sthv2" in w for w in trained)
+    # every model of Table 2 on both datasets, evaluated with the configured views
+    assert {w.replace("sthv1", "D") for w in trained if "sthv1" in w} == \
+        {w.replace("sthv2", "D") for w in trained if "sthv2" in w}
+    assert counts["evaluate"] == counts["train"]
+
+
 def test_default_config_k400_fails_at_once_saying_how_to_configure(tmp_path, repo_root, cli_env):
     proc = snakemake(["-n", "--cores", "1", "--config", f"work_dir={tmp_path}/w", f"results_dir={tmp_path}/r",
                       "--", f"{tmp_path}/r/table3_k400.csv"], repo_root, cli_env, timeout=120)

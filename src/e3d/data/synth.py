@@ -50,7 +50,7 @@ SHAPES = ("pacman", "triangle", "arrow")
 class SynthSettings:
     seed: int = 0
     classes: int = 10
-    clips_per_class: int = 30
+    clips_per_class: int = 100
     val_fraction: float = 0.2
     min_side: int = 64
     max_side: int = 128
