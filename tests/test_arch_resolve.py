@@ -94,3 +94,16 @@ def test_resolves_the_spec_inside_our_artifacts(tmp_path):
     got = resolve_spec(str(trained))
     assert got == effective_spec(spec, se_ratio=0.0625, act="swish") and got != spec
     assert got.blocks[0].se_pattern == "all"
+
+
+def test_table1_variants_are_trainable_model_references():
+    from e3d.search.variants import kernel_placement_variants
+    from e3d.train import model_source as ms
+
+    record = ms.resolve("variant:T-3", ms.ModelOptions(frames=4, resolution=32))
+    expected = kernel_placement_variants(get_builtin("x3d-s"))["T-3"].with_input(resolution=32, frames=4)
+    assert ms.spec_of(record) == expected and ms.spec_of(ms.resolve("variant:x3d-s/T-3")).name == "x3d-s-T-3"
+    kernels = [tuple(b.kernel) for b in ms.spec_of(record).blocks]
+    assert kernels == [(1, 5, 5), (3, 3, 3), (1, 5, 5), (1, 5, 5), (1, 5, 5)]  # only stage 3 spatio-temporal
+    with pytest.raises(ms.ArchRefError, match="no variant 'Q-9'"):
+        ms.resolve("variant:Q-9")

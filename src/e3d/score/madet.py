@@ -10,8 +10,10 @@ implementation (TinyNAS `nas/scores/compute_entropy.py` with the masternet's `en
 - stage score = that log std + ln(stage output width); score = sum_s weight_s * stage score, averaged over repeats.
 
 Stages follow TinyNAS `get_stage_info` (see forward_common.stage_ends_of): five for the E3D space. The default
-weights (0, 0, 1, 1, 6) are MAE-DET's own multi-scale weights (its detection configs weight the last three stages
-1, 1, 6); (0, 0, 0, 0, 1) gives the final-feature-map entropy (the forward counterpart of HomoEntr).
+weights (0, 0, 1, 1, 6) are MAE-DET's own multi-scale weights: TinyNAS's MAE-DET scorer (`ComputeMadnasScore`,
+`nas/scores/compute_madnas.py`) defaults to `multi_block_ratio=[0, 0, 1, 1, 6]` and adds ln(stage width) to each
+stage's log std before weighting, as here; (0, 0, 0, 0, 1) gives the final-feature-map entropy (the forward
+counterpart of HomoEntr).
 """
 
 from __future__ import annotations

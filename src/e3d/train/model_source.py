@@ -182,6 +182,21 @@ def _resolve_search(value: str, options: ModelOptions) -> dict[str, Any]:
     return _spec_record(spec, options)
 
 
+def _resolve_variant(value: str, options: ModelOptions) -> dict[str, Any]:
+    """`variant:S-2` (or `variant:BASE/S-2`): a paper Table 1 kernel-placement variant of X3D-S (or of BASE)."""
+    from e3d.arch.builtins import get_builtin
+    from e3d.search.variants import kernel_placement_variants
+
+    base, _, name = value.rpartition("/")
+    try:
+        variants = kernel_placement_variants(get_builtin(base or "x3d-s"))
+    except Exception as exc:
+        raise ArchRefError(f"architecture variant:{value}: {exc}") from exc
+    if name not in variants:
+        raise ArchRefError(f"architecture variant:{value}: no variant {name!r}; Table 1 has {', '.join(variants)}")
+    return _spec_record(variants[name], options)
+
+
 def _build_spec(record: dict[str, Any], num_classes: int) -> nn.Module:
     from e3d.arch.spec import spec_from_dict
     from e3d.models import build_model
@@ -192,6 +207,7 @@ def _build_spec(record: dict[str, Any], num_classes: int) -> nn.Module:
 register_resolver("builtin", _resolve_builtin)
 register_resolver("spec", _resolve_spec_file)
 register_resolver("search", _resolve_search)
+register_resolver("variant", _resolve_variant)
 register_builder("spec", _build_spec)
 
 
