@@ -21,7 +21,7 @@ UNITS: dict[str, str] = {
     "homoentr": "nats", "crop_px": "px", "frames": "frames",
 }
 DECIMALS: dict[str, int] = {
-    "top1": 2, "top5": 2, "gflops": 2, "gflops_total": 1, "params_m": 2, "latency_ms": 2,
+    "top1": 2, "top5": 2, "gflops": 2, "gflops_total": 2, "params_m": 2, "latency_ms": 2,
     "throughput_clips_s": 1, "energy_kwh": 3, "search_time_h": 2, "design_cost_h": 2, "wall_time_s": 1,
     "cpu_time_s": 1, "device_power_w": 0, "stentr": 2, "homoentr": 2, "crop_px": 0, "frames": 0,
 }
