@@ -160,7 +160,7 @@ def test_study_models_train_through_the_train_rule_but_are_not_its_targets():
     assert training.settings("synthetic", "e3d-initial-t3")["epochs"] == cfg["train"]["settings"]["epochs"]
     assert "--se-ratio 0.0625" in training.model_flags("table7-zen")
     with pytest.raises(ValueError, match="both configured and derived"):
-        training.add_models({"e3d-initial": {"arch": "builtin:e3d-initial"}})
+        training.add_models({"e3d-initial-t3": {"arch": "builtin:e3d-initial"}})
 
 
 def test_targets_and_params():

@@ -62,7 +62,7 @@ def test_retraining_overrides_and_clip_length_checks(genotype_file):
 
 
 def test_segment_sampler_one_snippet_per_segment():
-    from e3d.darts.data import segment_bounds, segment_indices
+    from e3d.data.sampling import SamplingError, segment_bounds, segment_indices
 
     sampler = ms.clip_sampler({"clip_sampler": {"kind": "segments", "segments": 4, "frames_per_segment": 2}})
     bounds = segment_bounds(40, 4)
@@ -80,7 +80,7 @@ def test_segment_sampler_one_snippet_per_segment():
     assert len(three) == 3 and len({tuple(c) for c in three}) == 3
     for clip in three:
         assert all(s <= clip[2 * k] < e for k, (s, e) in enumerate(bounds))
-    with pytest.raises(ms.ArchRefError, match="4 x 2 = 8"):
+    with pytest.raises(SamplingError, match="4 x 2 = 8"):
         sampler.train_indices(40, 6, 1, np.random.default_rng(0))
     assert ms.clip_sampler({"kind": "spec"}) is None
     with pytest.raises(ms.ArchRefError, match="clip sampler 'tsm'"):

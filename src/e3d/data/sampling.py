@@ -3,11 +3,18 @@
 A clip is `clip_len` frame indices `rate` frames apart. When the video is shorter than the clip's
 span, indices past the end loop back to the start (index modulo num_frames), so every video yields
 a full clip and short videos repeat their motion rather than freezing on the last frame.
+TSN segment sampling (SegmentSampler) instead spreads the clip over the whole video: one snippet per equal segment.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from e3d.errors import UserError
+
+
+class SamplingError(UserError, ValueError):
+    """A clip that a sampler cannot produce as asked (the message says why)."""
 
 
 def _check(num_frames: int, clip_len: int, rate: int) -> None:
@@ -97,7 +104,7 @@ class SegmentSampler:
 
     def _check_frames(self, frames: int) -> None:
         if frames != self.segments * self.frames_per_segment:
-            raise ValueError(f"segment clips: {frames} frames asked, the sampler gives {self.segments} x "
+            raise SamplingError(f"segment clips: {frames} frames asked, the sampler gives {self.segments} x "
                              f"{self.frames_per_segment} = {self.segments * self.frames_per_segment}")
 
     def train_indices(self, num_frames: int, frames: int, rate: int, rng: np.random.Generator) -> np.ndarray:
@@ -121,4 +128,4 @@ def settings_sampler(sampling: str, frames: int) -> SegmentSampler | None:
         return None
     if sampling == "segments":
         return SegmentSampler(frames, 1)
-    raise ValueError(f"sampling must be 'clip' or 'segments', got {sampling!r}")
+    raise SamplingError(f"sampling must be 'clip' or 'segments', got {sampling!r}")
