@@ -28,14 +28,13 @@ def run(args) -> int:
     import torch
 
     from e3d.artifacts import Provenance, write_json, write_parquet
-    from e3d.data.sampling import settings_sampler
     from e3d.data.store import FrameStore
     from e3d.evaluate.load import load_trained
     from e3d.evaluate.run import evaluate, gflops_per_view, summary
     from e3d.evaluate.views import ViewPlan
     from e3d.provenance import STAGE_MODULES
     from e3d.train.dist import job_cpus
-    from e3d.train.model_source import clip_sampler
+    from e3d.train.model_source import run_sampler
 
     model, ckpt = load_trained(args.model)
     s = ckpt.get("settings", {})
@@ -59,7 +58,7 @@ def run(args) -> int:
     result = evaluate(model, store, plan, split=args.split, batch_size=args.batch_size,
                       mean=tuple(s.get("mean", (0.45,) * 3)), std=tuple(s.get("std", (0.225,) * 3)),
                       device=device, num_workers=max(0, workers), class_names=ckpt.get("class_names"),
-                      sampler=clip_sampler(ckpt["record"]) or settings_sampler(str(s.get("sampling", "clip")), plan.frames))
+                      sampler=run_sampler(ckpt["record"], str(s.get("sampling", "clip")), plan.frames))
     extras = dict(result.extras)
     # Models whose cost depends on the clip (SGS) report their measured mean per view instead.
     gflops = float(extras.pop("gflops_per_view", gflops))

@@ -8,6 +8,8 @@ TSN segment sampling (SegmentSampler) instead spreads the clip over the whole vi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from e3d.errors import UserError
@@ -84,28 +86,24 @@ def segment_indices(num_frames: int, segments: int, frames_per_segment: int, rat
     return np.concatenate(out)
 
 
+@dataclass(frozen=True)
 class SegmentSampler:
     """TSN sampling (Wang et al. 2016; the usual Something-Something protocol of TSN/TSM): the clip's `frames`
     are K segments x F frames, so the clip always spans the whole video whatever its length. Test clip k of n
     takes, in every segment, the k-th of n uniformly spaced snippets (n = 1: each segment's centre snippet)."""
 
-    def __init__(self, segments: int, frames_per_segment: int):
-        if segments < 1 or frames_per_segment < 1:
-            raise ValueError(f"segment sampler: need segments >= 1 and frames_per_segment >= 1, got "
-                             f"{segments} x {frames_per_segment}")
-        self.segments, self.frames_per_segment = int(segments), int(frames_per_segment)
+    segments: int
+    frames_per_segment: int
 
-    def __repr__(self) -> str:
-        return f"SegmentSampler({self.segments} x {self.frames_per_segment})"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, SegmentSampler) and (self.segments, self.frames_per_segment) == (
-            other.segments, other.frames_per_segment)
+    def __post_init__(self):
+        if self.segments < 1 or self.frames_per_segment < 1:
+            raise SamplingError(f"segment sampler: need segments >= 1 and frames_per_segment >= 1, got "
+                                f"{self.segments} x {self.frames_per_segment}")
 
     def _check_frames(self, frames: int) -> None:
         if frames != self.segments * self.frames_per_segment:
             raise SamplingError(f"segment clips: {frames} frames asked, the sampler gives {self.segments} x "
-                             f"{self.frames_per_segment} = {self.segments * self.frames_per_segment}")
+                                f"{self.frames_per_segment} = {self.segments * self.frames_per_segment}")
 
     def train_indices(self, num_frames: int, frames: int, rate: int, rng: np.random.Generator) -> np.ndarray:
         self._check_frames(frames)
@@ -119,6 +117,9 @@ class SegmentSampler:
                         for c in uniform_clip_indices(end - start, self.frames_per_segment, rate, clips)]
                        for start, end in segment_bounds(num_frames, self.segments)]
         return [np.concatenate([snips[k] for snips in per_segment]) for k in range(clips)]
+
+
+SAMPLINGS = ("clip", "segments")  # the values of the training setting `sampling`
 
 
 def settings_sampler(sampling: str, frames: int) -> SegmentSampler | None:

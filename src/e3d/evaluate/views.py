@@ -56,7 +56,7 @@ def clip_views(clip: np.ndarray, size: int, crops: int, mean, std) -> torch.Tens
 
 
 def clip_frame_indices(num_frames: int, plan: ViewPlan, sampler=None) -> list[np.ndarray]:
-    """The K test clips' frame indices; `sampler` is a model record's own (model_source.clip_sampler)."""
+    """The K test clips' frame indices; `sampler` is the run's (model_source.run_sampler)."""
     from e3d.data.sampling import uniform_clip_indices
 
     if sampler is not None:

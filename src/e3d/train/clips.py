@@ -91,7 +91,7 @@ class TrainClips(torch.utils.data.Dataset):
     def __init__(self, source: ClipSource, rows: Any, settings: TrainSettings, sampler: Any = None):
         from e3d.data.sampling import random_clip_indices
 
-        # A model record's own sampler (model_source.clip_sampler, e.g. TSN segments) replaces the clip.
+        # The run's sampler (model_source.run_sampler: the record's own, else the `sampling` setting) replaces the clip.
         self._pick = sampler.train_indices if sampler is not None else random_clip_indices
         self.source = source
         self.ids = rows["video_id"].astype(str).tolist()

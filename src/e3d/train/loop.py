@@ -20,7 +20,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from e3d.artifacts import Provenance, write_json, write_parquet
-from e3d.data.sampling import settings_sampler
 from e3d.errors import E3DError
 from e3d.progress import Progress
 from e3d.provenance import config_digest
@@ -139,7 +138,7 @@ def _train(ctx, say, source, record, s: TrainSettings, out_dir: Path, state_dir:
     net = model
     if ctx.world > 1:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[ctx.device] if ctx.cuda else None)
-    dataset = TrainClips(source, rows, s, model_source.clip_sampler(record) or settings_sampler(s.sampling, s.frames))
+    dataset = TrainClips(source, rows, s, model_source.run_sampler(record, s.sampling, s.frames))
     say(f"training {_label(record)}: {len(rows)} clips, {steps_per_epoch} steps/epoch x "
         f"{s.epochs} epochs, {ctx.world} process(es) on {ctx.device.type}, {workers} loader worker(s), "
         f"precision {dtype or 'fp32'}")

@@ -69,6 +69,14 @@ def register_clip_sampler(kind: str, factory: Callable[[dict[str, Any]], ClipSam
     CLIP_SAMPLERS[kind] = factory
 
 
+def run_sampler(record: dict[str, Any], sampling: str, frames: int) -> ClipSampler | None:
+    """The sampler a training or evaluation run reads clips with: the record's own (e.g. DARTS's TSN segments),
+    else the one the run's `sampling` setting names (None: one contiguous clip)."""
+    from e3d.data.sampling import settings_sampler
+
+    return clip_sampler(record) or settings_sampler(sampling, frames)
+
+
 def clip_sampler(record: dict[str, Any]) -> ClipSampler | None:
     spec = record.get("clip_sampler")
     if not spec:

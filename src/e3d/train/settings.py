@@ -10,10 +10,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from e3d.data.sampling import SAMPLINGS
 from e3d.errors import UserError
-
-
-SAMPLINGS = ("clip", "segments")
 
 
 class SettingsError(UserError):
