@@ -52,8 +52,16 @@ def e3d_l() -> ArchSpec:
 
 
 def e3d_initial() -> ArchSpec:
+    """The search's default initial structure: the authors' released configs (configs/action_recognition/*),
+    whose first super block has a 1x5x5 kernel."""
     rows = [(24, 48, "1x5x5", 1), (48, 96, "3x3x3", 1), (96, 192, "3x3x3", 1), (96, 192, "3x3x3", 1), (192, 384, "3x3x3", 1)]
     return _e3d("e3d-initial", rows, 160, 13)
+
+
+def e3d_initial_table8() -> ArchSpec:
+    """The initial structure as the paper's Table 8 prints it: the same, but a 3x3x3 first super block."""
+    rows = [(24, 48, "3x3x3", 1), (48, 96, "3x3x3", 1), (96, 192, "3x3x3", 1), (96, 192, "3x3x3", 1), (192, 384, "3x3x3", 1)]
+    return _e3d("e3d-initial-table8", rows, 160, 13)
 
 
 _REGISTRY: dict[str, Callable[[], ArchSpec]] = {
@@ -61,6 +69,7 @@ _REGISTRY: dict[str, Callable[[], ArchSpec]] = {
     "e3d-m": e3d_m,
     "e3d-l": e3d_l,
     "e3d-initial": e3d_initial,
+    "e3d-initial-table8": e3d_initial_table8,
     "x3d-s": partial(x3d, "s"),
     "x3d-m": partial(x3d, "m"),
     "x3d-l": partial(x3d, "l"),

@@ -24,12 +24,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--score-options", default="{}", metavar="JSON",
                    help='options of a forward score, e.g. \'{"batch_size": 1, "repeats": 1, "device": "auto"}\'')
     p.add_argument("--kernels", default="1x3x3,1x5x5,3x3x3", help="kernel set, comma separated KtxKxK")
-    p.add_argument("--template", default="e3d-initial", help="built-in initial structure (paper Table 8)")
+    p.add_argument("--template", default="e3d-initial", help="built-in initial structure: e3d-initial (the authors' configs) or e3d-initial-table8 (Table 8 as printed)")
     p.add_argument("--alpha-resolution", type=int, default=None,
                    help="resolution for alpha only (160 = the authors' M/L quirk); default --resolution")
     p.add_argument("--lanes", type=int, default=16,
                    help="parallel lanes per epoch; the result depends on lanes, never on --workers")
-    p.add_argument("--sync-every", type=int, default=1000, help="steps per lane between population merges")
+    p.add_argument("--sync-every", type=int, default=None,
+                   help="steps per lane between population merges (default: the population size, the authors' rule)")
     p.add_argument("--topk", type=int, default=10)
     p.add_argument("--workers", type=int, default=None, help="processes (default: the CPUs available, <= lanes)")
     p.add_argument("--out", required=True, help="output directory (arch.json, topk.json, trace.parquet)")
@@ -52,17 +53,24 @@ def _score_options(text: str) -> dict:
     return options
 
 
-def run(args: argparse.Namespace) -> int:
-    from e3d.search.engine import SearchConfig, run_search
-    from e3d.search.outputs import write_outputs
+def search_config(args: argparse.Namespace):
+    """The SearchConfig these flags describe (also used by benchmarks/bench_paper_search.py on the rule's flags)."""
+    from e3d.search.engine import SearchConfig
 
-    cfg = SearchConfig(
+    return SearchConfig(
         max_layers=args.max_layers, resolution=args.resolution, frames=args.frames, iterations=args.iterations,
         population=args.population, seed=args.seed, budget_gflops=args.budget_gflops,
         budget_params=None if args.budget_params is None else int(args.budget_params), score=args.score,
         kernels=args.kernels, template=args.template, lanes=args.lanes, sync_every=args.sync_every,
         alpha_resolution=args.alpha_resolution, topk=args.topk, score_options=_score_options(args.score_options),
     )
+
+
+def run(args: argparse.Namespace) -> int:
+    from e3d.search.engine import run_search
+    from e3d.search.outputs import write_outputs
+
+    cfg = search_config(args)
     out = Path(args.out)
     name = args.name or out.name
     state_dir = Path(args.state_dir) if args.state_dir else out.parent / ".state" / out.name

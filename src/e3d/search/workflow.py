@@ -22,7 +22,9 @@ def search_cli_args(search: dict[str, Any], run: str, runs: dict[str, Any] | Non
         f"--kernels {r['kernels']}",
         f"--template {r['template']}",
         f"--lanes {search['lanes']}",
-        f"--sync-every {search['sync_every']}",
+        # the authors' rule (merge after population-size steps) unless set: the value is in the command line, so a
+        # changed population or rule reruns the search
+        f"--sync-every {search['sync_every'] or r['population']}",
         f"--topk {search['topk']}",
     ]
     for key in ("budget_gflops", "budget_params", "alpha_resolution"):
