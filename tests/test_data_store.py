@@ -147,36 +147,36 @@ def test_extract_cli(tiny, tmp_path, cli_env):
 
 
 @settings(max_examples=200, deadline=None)
-@given(n=st.integers(1, 400), clip_len=st.integers(1, 32), rate=st.integers(1, 8), seed=st.integers(0, 2**32 - 1))
-def test_random_clip_indices(n, clip_len, rate, seed):
-    idx = random_clip_indices(n, clip_len, rate, np.random.default_rng(seed))
-    assert idx.shape == (clip_len,) and idx.dtype.kind == "i"
-    assert idx.min() >= 0 and idx.max() < n
-    if (clip_len - 1) * rate + 1 <= n:  # fits: a plain strided window
-        assert np.all(np.diff(idx) == rate)
-    else:  # too short: starts at 0 and loops
-        assert idx[0] == 0 and np.array_equal(idx, (rate * np.arange(clip_len)) % n)
-
-
-def test_random_clip_start_is_uniform_and_seeded():
-    starts = [random_clip_indices(20, 4, 2, np.random.default_rng(s))[0] for s in range(2000)]
-    assert set(starts) == set(range(0, 20 - 7 + 1))
-    a = random_clip_indices(100, 8, 3, np.random.default_rng(7))
-    assert np.array_equal(a, random_clip_indices(100, 8, 3, np.random.default_rng(7)))
-
-
-@settings(max_examples=200, deadline=None)
-@given(n=st.integers(1, 400), clip_len=st.integers(1, 32), rate=st.integers(1, 8), k=st.integers(1, 10))
-def test_uniform_clip_indices(n, clip_len, rate, k):
-    clips = uniform_clip_indices(n, clip_len, rate, k)
+@given(n=st.integers(1, 400), clip_len=st.integers(1, 32), rate=st.integers(1, 8), k=st.integers(1, 10),
+       spacing=st.sampled_from(["pyslowfast", "pyslowfast_offset"]))
+def test_uniform_clip_indices(n, clip_len, rate, k, spacing):
+    clips = uniform_clip_indices(n, clip_len, rate, k, spacing)
     assert len(clips) == k and all(c.shape == (clip_len,) and c.min() >= 0 and c.max() < n for c in clips)
     starts = [int(c[0]) for c in clips]
     assert starts == sorted(starts)
     span = (clip_len - 1) * rate + 1
-    if k == 1:
-        assert starts[0] == max(0, n - span) // 2
-    elif n >= span:
-        assert starts[0] == 0 and starts[-1] == n - span
+    delta = max(0, n - span)
+    if spacing == "pyslowfast":
+        # PySlowFast's default get_start_end_idx: start_k = D * k / K, truncated as its linspace().long() does
+        assert starts == [int(delta * j / k) for j in range(k)]
+    elif k == 1:
+        assert starts[0] == delta // 2
+    else:
+        # its USE_OFFSET_SAMPLING: k * floor(D / (K - 1)): first clip at the start, the last near the end
+        assert starts == [j * (delta // (k - 1)) for j in range(k)]
+        assert starts[0] == 0 and delta - starts[-1] < k
+
+
+def test_clip_spacings_on_a_kinetics_like_video():
+    # 300 frames, 16 frames 5 apart (span 76, D = 224), 10 clips
+    default = [int(c[0]) for c in uniform_clip_indices(300, 16, 5, 10)]
+    assert default == [0, 22, 44, 67, 89, 112, 134, 156, 179, 201]
+    offset = [int(c[0]) for c in uniform_clip_indices(300, 16, 5, 10, "pyslowfast_offset")]
+    assert offset == [24 * j for j in range(10)]
+    assert [int(c[0]) for c in uniform_clip_indices(300, 16, 5, 1)] == [0]
+    assert [int(c[0]) for c in uniform_clip_indices(300, 16, 5, 1, "pyslowfast_offset")] == [112]
+    with pytest.raises(ValueError, match="spacing must be one of"):
+        uniform_clip_indices(300, 16, 5, 2, "even")
 
 
 def test_sampler_argument_errors():
@@ -214,5 +214,7 @@ def test_segment_sampler_test_views_and_settings():
         settings_sampler("tsn", 8)
     with pytest.raises(ValueError, match="8 frames asked"):
         SegmentSampler(4, 1).train_indices(100, 8, 1, np.random.default_rng(0))
-    views = SegmentSampler(4, 1).test_indices(40, 4, 1, 3)
-    assert [v.tolist() for v in views] == [[0, 10, 20, 30], [4, 14, 24, 34], [9, 19, 29, 39]]
+    views = SegmentSampler(4, 1).test_indices(40, 4, 1, 3, "pyslowfast_offset")
+    assert [v.tolist() for v in views] == [[0, 10, 20, 30], [4, 14, 24, 34], [8, 18, 28, 38]]
+    views = SegmentSampler(4, 1).test_indices(40, 4, 1, 3)  # pyslowfast: D = 9, starts 0, 3, 6
+    assert [v.tolist() for v in views] == [[0, 10, 20, 30], [3, 13, 23, 33], [6, 16, 26, 36]]

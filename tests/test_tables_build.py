@@ -123,7 +123,9 @@ def _config(**data):
             "search": {"runs": {"s": {"population": 8, "iterations": 10}}, "x3d_kernel_variants": {"enabled": False}},
             "models": {"a": {"arch": "search:s"}, "b": {"arch": "builtin:e3d-s"}},
             "train": {"datasets": ["synthetic"], "resources": {"gpus": 0, "cpus": 2}},
-            "evaluate": {"views": "lcr", "clips": 10}}
+            "evaluate": {"views": "lcr", "clips": 10, "spacing": "pyslowfast",
+                         "datasets": {"sthv1": {"views": "center", "clips": 1},
+                                      "kinetics400": {"models": {"x3d-m": {"crop": 256}}}}}}
 
 
 def test_paper_dataset_names_resolve_or_say_how_to_configure():
@@ -136,7 +138,10 @@ def test_paper_dataset_names_resolve_or_say_how_to_configure():
     t = TablesConfig(_config(kinetics400={"format": "kinetics400", "root": "/data/k400"}))
     assert t.evals("k400") == ["w/eval/kinetics400/a/multiview.metrics.json", "w/eval/kinetics400/b/multiview.metrics.json"]
     assert t.run_models(["s"]) == {"s": "a"}
-    assert t.views() == "3x10 (lcr, crops x clips)" and "CPU" in t.device()
+    assert t.views() == ("crops x clips per row; default 3x10 (lcr, pyslowfast spacing); kinetics400: 3x10 (lcr, "
+                         "pyslowfast spacing) [x3d-m 3x10 (lcr, crop 256, pyslowfast spacing)]; sthv1: 1x1 (center, "
+                         "pyslowfast spacing)")
+    assert "CPU" in t.device()
     assert "r/table3_synthetic.csv" in t.targets() and "r/table4_search_cost.csv" in t.targets()
     assert not any("table2" in x or "table1_" in x for x in t.targets())
 

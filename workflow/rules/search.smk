@@ -49,7 +49,7 @@ rule x3d_kernel_variants:
         "../../envs/cpu.yaml"
     shell:
         "python -m e3d.search.variants --out {output} --base {params.cfg[base]} "
-        "--resolution {params.cfg[resolution]} --frames {params.cfg[frames]} > {log} 2>&1"
+        "--resolution {params.cfg[resolution]} --frames {params.cfg[frames]} --classes {params.cfg[classes]} > {log} 2>&1"
 
 
 ALL_TARGETS.extend(expand(f"{WORK}/search/{{run}}/{{f}}", run=sorted(SEARCH["runs"]),

@@ -1,5 +1,6 @@
 # Training, multi-view evaluation and profiling of every (dataset, model) in config `train.datasets` x `models`.
 # train -> model.pt (+ metrics.parquet, arch.json); evaluate -> {multiview,single_frame}.metrics.json; profile.
+from e3d.evaluate.protocol import protocol_flags, test_protocol
 from e3d.train.workflow import TrainConfig
 
 TRAINING = TrainConfig(config)
@@ -53,9 +54,10 @@ rule evaluate:
         scores=f"{WORK}/eval/{{dataset}}/{{model}}/{{eval_kind}}.scores.parquet",
         metrics=f"{WORK}/eval/{{dataset}}/{{model}}/{{eval_kind}}.metrics.json",
     params:
-        cfg=config["evaluate"],
+        cfg={k: config["evaluate"][k] for k in ("split", "batch_size")},
+        # this (dataset, model)'s own protocol, so changing one dataset's protocol reruns only its evaluations
+        protocol=lambda w: protocol_flags(test_protocol(config["evaluate"], w.dataset, w.model)),
         single=lambda w: "--single-frame" if w.eval_kind == "single_frame" else "",
-        crop=f"--crop {config['evaluate']['crop']}" if config["evaluate"]["crop"] else "",
         code=code_digest_param("evaluate"),
     log:
         f"{LOGS}/eval/{{dataset}}/{{model}}/{{eval_kind}}.log",
@@ -66,8 +68,8 @@ rule evaluate:
         TRAINING.conda_env()
     shell:
         "e3d evaluate --model {input.model} --store $(dirname {input.store}) --split {params.cfg[split]}"
-        " --views {params.cfg[views]} --clips {params.cfg[clips]} --batch-size {params.cfg[batch_size]}"
-        " {params.crop} {params.single} --scores {output.scores} --metrics {output.metrics} > {log} 2>&1"
+        " {params.protocol} --batch-size {params.cfg[batch_size]}"
+        " {params.single} --scores {output.scores} --metrics {output.metrics} > {log} 2>&1"
 
 
 rule profile:

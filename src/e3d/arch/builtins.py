@@ -29,7 +29,8 @@ def _e3d(name: str, rows: list[tuple[int, int, str, int]], resolution: int, fram
         stem=ConvSpec(out=24, kernel=(1, 3, 3), stride=2),
         blocks=blocks,
         final=ConvSpec(out=512, kernel=(1, 1, 1), stride=1),
-        head=HeadSpec(hidden=2048, act="swish", dropout=0.5),
+        # dropout 0.2: the authors' deploy code (tinynas/deploy/cnn3dnet/cnn3dnet.py)
+        head=HeadSpec(hidden=2048, act="swish", dropout=0.2),
         resolution=resolution,
         frames=frames,
         family="e3d",

@@ -181,6 +181,14 @@ class ArchSpec:
         """The authors' layer budget: 3 per inverted-bottleneck layer, 1 per plain conv."""
         return 2 + sum(3 * b.layers for b in self.blocks)
 
+    def with_head_dropout(self, dropout: float | None) -> "ArchSpec":
+        """The spec with the head's dropout rate replaced (None keeps it)."""
+        if dropout is None:
+            return self
+        if not 0 <= dropout < 1:
+            raise SpecError(f"{self.name}: head dropout must be in [0, 1), got {dropout!r}")
+        return dataclasses.replace(self, head=dataclasses.replace(self.head, dropout=float(dropout)))
+
     def with_input(self, resolution: int | None = None, frames: int | None = None) -> "ArchSpec":
         return dataclasses.replace(
             self,

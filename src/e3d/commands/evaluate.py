@@ -13,6 +13,9 @@ def add_arguments(p) -> None:
                    help="center: K clips x 1 centre crop; lcr: K clips x 3 crops (left, centre, right)")
     p.add_argument("--clips", type=int, default=1, help="K: clips uniformly spaced in time")
     p.add_argument("--crop", type=int, default=None, help="test crop (default: the training crop)")
+    p.add_argument("--spacing", default="pyslowfast", choices=["pyslowfast", "pyslowfast_offset"],
+                   help="how the K clips spread over the video: clip k starts at D k / K (PySlowFast's default) "
+                        "or k D / (K - 1) (its USE_OFFSET_SAMPLING); D = frames - clip span")
     p.add_argument("--frames", type=int, default=None, help="frames per clip (default: the training clip length)")
     p.add_argument("--sample-rate", type=int, default=None, help="frame stride (default: the training one)")
     p.add_argument("--batch-size", type=int, default=8, help="clips per forward pass (bounds memory, not K)")
@@ -42,6 +45,7 @@ def run(args) -> int:
         mode=args.views, clips=args.clips,
         crop=args.crop or int(s.get("crop", 56)), frames=args.frames or int(s.get("frames", 8)),
         sample_rate=args.sample_rate or int(s.get("sample_rate", 1)), single_frame=args.single_frame,
+        spacing=args.spacing,
     )
     store = FrameStore(args.store)
     if int(store.num_classes) != int(ckpt["num_classes"]):

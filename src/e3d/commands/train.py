@@ -22,6 +22,8 @@ def add_arguments(p) -> None:
     p.add_argument("--split", default="train")
     p.add_argument("--se-ratio", type=float, default=None, help="override the spec's SE ratio (Appendix F)")
     p.add_argument("--act", default=None, help="override the spec's activation, e.g. relu (Appendix F)")
+    p.add_argument("--dropout", type=float, default=None,
+                   help="override the head's dropout (spec default: E3D 0.2 as the authors' code, X3D 0.5)")
     p.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp16", "fp32"],
                    help="GPU autocast precision (auto = bf16); CPU training is always fp32")
 
@@ -57,9 +59,9 @@ def run(args) -> int:
     raw = read_settings(args.settings)
     settings = TrainSettings.from_dict(raw)
     record = resolve(args.arch, ModelOptions(frames=settings.frames, resolution=settings.crop,
-                                             se_ratio=args.se_ratio, act=args.act))
+                                             se_ratio=args.se_ratio, act=args.act, dropout=args.dropout))
     store = FrameStore(args.store)
-    config = {"settings": raw, "arch": args.arch, "se_ratio": args.se_ratio, "act": args.act}
+    config = {"settings": raw, "arch": args.arch, "se_ratio": args.se_ratio, "act": args.act, "dropout": args.dropout}
     result = train(store, record, settings, args.out, args.state_dir, split=args.split, config=config,
                    precision=args.precision)
     if result.metrics:

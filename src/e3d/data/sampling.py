@@ -45,18 +45,43 @@ def random_clip_indices(num_frames: int, clip_len: int, rate: int, rng: np.rando
     return _indices(start, num_frames, clip_len, rate)
 
 
-def uniform_clip_indices(num_frames: int, clip_len: int, rate: int, num_clips: int) -> list[np.ndarray]:
-    """`num_clips` clips with evenly spaced starts (K-view testing); K=1 gives the centre clip."""
-    _check(num_frames, clip_len, rate)
+# How K test clips are spread over a video (PySlowFast's get_start_end_idx; D = frames - clip span):
+# - pyslowfast: clip k of K starts at floor(D * k / K), PySlowFast's default (X3D's Kinetics testing), so the
+#   first clip starts at frame 0 and the last ends D / K before the end; K = 1 gives the first clip;
+# - pyslowfast_offset: k * floor(D / (K - 1)), first and last at the ends, K = 1 the centre clip
+#   (PySlowFast's DATA.USE_OFFSET_SAMPLING).
+# Within a clip frames are `rate` apart (PySlowFast spreads its T frames over rate x T frames by linspace instead,
+# less than one frame apart from ours at each position).
+SPACINGS = ("pyslowfast", "pyslowfast_offset")
+DEFAULT_SPACING = "pyslowfast"
+
+
+def spread_clip_starts(num_frames: int, span: int, num_clips: int, spacing: str = DEFAULT_SPACING) -> list[int]:
+    """First frame of each of `num_clips` test clips covering `span` frames (see SPACINGS above)."""
     if num_clips < 1:
         raise ValueError(f"num_clips must be >= 1, got {num_clips}")
-    max_start = max(0, num_frames - clip_span(clip_len, rate))
-    if num_clips == 1:
-        starts = [max_start // 2]
-    else:
-        # PySlowFast's spacing: clip k of K starts at k * max_start / (K - 1), first and last at the ends
-        starts = [int(round(k * max_start / (num_clips - 1))) for k in range(num_clips)]
+    delta = max(0, num_frames - span)
+    if spacing == "pyslowfast":
+        return [(delta * k) // num_clips for k in range(num_clips)]
+    if spacing == "pyslowfast_offset":
+        if num_clips == 1:
+            return [delta // 2]
+        return [k * (delta // (num_clips - 1)) for k in range(num_clips)]
+    raise SamplingError(f"clip spacing must be one of {', '.join(SPACINGS)}, got {spacing!r}")
+
+
+def uniform_clip_indices(num_frames: int, clip_len: int, rate: int, num_clips: int,
+                         spacing: str = DEFAULT_SPACING) -> list[np.ndarray]:
+    """`num_clips` clips spread over the video by `spacing` (K-view testing)."""
+    _check(num_frames, clip_len, rate)
+    starts = spread_clip_starts(num_frames, clip_span(clip_len, rate), num_clips, spacing)
     return [_indices(s, num_frames, clip_len, rate) for s in starts]
+
+
+def centre_clip_indices(num_frames: int, clip_len: int, rate: int) -> np.ndarray:
+    """The one clip centred in the video (a TSN segment's test snippet)."""
+    _check(num_frames, clip_len, rate)
+    return _indices(max(0, num_frames - clip_span(clip_len, rate)) // 2, num_frames, clip_len, rate)
 
 
 # ---- TSN segments: the clip spread over the whole video ----
@@ -81,7 +106,7 @@ def segment_indices(num_frames: int, segments: int, frames_per_segment: int, rat
         if train:
             snippet = random_clip_indices(length, frames_per_segment, rate, rng)
         else:
-            snippet = uniform_clip_indices(length, frames_per_segment, rate, 1)[0]
+            snippet = centre_clip_indices(length, frames_per_segment, rate)
         out.append(np.asarray(snippet, dtype=np.int64) + start)
     return np.concatenate(out)
 
@@ -90,7 +115,8 @@ def segment_indices(num_frames: int, segments: int, frames_per_segment: int, rat
 class SegmentSampler:
     """TSN sampling (Wang et al. 2016; the usual Something-Something protocol of TSN/TSM): the clip's `frames`
     are K segments x F frames, so the clip always spans the whole video whatever its length. Test clip k of n
-    takes, in every segment, the k-th of n uniformly spaced snippets (n = 1: each segment's centre snippet)."""
+    takes, in every segment, the k-th of n snippets spread by `spacing` (n = 1: each segment's centre snippet, as TSN
+    and PySlowFast's Something-Something loader test)."""
 
     segments: int
     frames_per_segment: int
@@ -109,12 +135,13 @@ class SegmentSampler:
         self._check_frames(frames)
         return segment_indices(num_frames, self.segments, self.frames_per_segment, rate, train=True, rng=rng)
 
-    def test_indices(self, num_frames: int, frames: int, rate: int, clips: int) -> list[np.ndarray]:
+    def test_indices(self, num_frames: int, frames: int, rate: int, clips: int,
+                     spacing: str = DEFAULT_SPACING) -> list[np.ndarray]:
         self._check_frames(frames)
         if clips == 1:
             return [segment_indices(num_frames, self.segments, self.frames_per_segment, rate, train=False)]
         per_segment = [[np.asarray(c, dtype=np.int64) + start
-                        for c in uniform_clip_indices(end - start, self.frames_per_segment, rate, clips)]
+                        for c in uniform_clip_indices(end - start, self.frames_per_segment, rate, clips, spacing)]
                        for start, end in segment_bounds(num_frames, self.segments)]
         return [np.concatenate([snips[k] for snips in per_segment]) for k in range(clips)]
 

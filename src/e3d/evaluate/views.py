@@ -22,10 +22,15 @@ class ViewPlan:
     frames: int = 8
     sample_rate: int = 1
     single_frame: bool = False  # the repeated-frame control: each clip is its middle frame repeated
+    spacing: str = "pyslowfast"  # how the K clips spread over the video (e3d.data.sampling.SPACINGS)
 
     def __post_init__(self):
+        from e3d.data.sampling import SPACINGS
+
         if self.mode not in MODES:
             raise UserError(f"view mode must be one of {sorted(MODES)}, got {self.mode!r}")
+        if self.spacing not in SPACINGS:
+            raise UserError(f"views: spacing must be one of {', '.join(SPACINGS)}, got {self.spacing!r}")
         if min(self.clips, self.crop, self.frames, self.sample_rate) < 1:
             raise UserError("views: clips, crop, frames and sample_rate must all be >= 1")
 
@@ -60,9 +65,11 @@ def clip_frame_indices(num_frames: int, plan: ViewPlan, sampler=None) -> list[np
     from e3d.data.sampling import uniform_clip_indices
 
     if sampler is not None:
-        clips = [np.asarray(c) for c in sampler.test_indices(num_frames, plan.frames, plan.sample_rate, plan.clips)]
+        clips = [np.asarray(c) for c in sampler.test_indices(num_frames, plan.frames, plan.sample_rate, plan.clips,
+                                                             plan.spacing)]
     else:
-        clips = [np.asarray(c) for c in uniform_clip_indices(num_frames, plan.frames, plan.sample_rate, plan.clips)]
+        clips = [np.asarray(c) for c in uniform_clip_indices(num_frames, plan.frames, plan.sample_rate, plan.clips,
+                                                             plan.spacing)]
     if plan.single_frame:
         clips = [np.full(plan.frames, c[len(c) // 2]) for c in clips]
     return clips

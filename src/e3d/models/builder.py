@@ -8,7 +8,7 @@ T frames keeps T frames and a stride-s layer maps R to ceil(R / s): exactly what
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Mapping
+from typing import Callable, Iterable, Mapping
 
 import torch
 from torch import nn
@@ -80,13 +80,17 @@ class InvertedBottleneck(nn.Module):
         self.residual = _residual(b, cin, stride)
         self.post_act = make_act(b.post_act)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def pre_activation(self, x: torch.Tensor) -> torch.Tensor:
+        """The block's output before its final activation (residual added)."""
         out = self.project(self.depthwise(self.expand(x)))
         if self.rezero is not None:
             out = out * self.rezero
         if self.residual is not None:
             out = out + self.residual(x)
-        return self.post_act(out)
+        return out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.post_act(self.pre_activation(x))
 
 
 def _residual(b: BlockSpec, cin: int, stride: int) -> nn.Module | None:
@@ -144,7 +148,8 @@ class Head(nn.Module):
 class VideoNet(nn.Module):
     """stem -> super blocks -> final conv -> head, with optional temporal modules at stage boundaries."""
 
-    def __init__(self, spec: ArchSpec, num_classes: int, temporal_modules: Mapping[int, TemporalFactory] | None = None):
+    def __init__(self, spec: ArchSpec, num_classes: int, temporal_modules: Mapping[int, TemporalFactory] | None = None,
+                 temporal_before_act: Iterable[int] = ()):
         super().__init__()
         self.spec = spec
         self.num_classes = num_classes
@@ -172,6 +177,10 @@ class VideoNet(nn.Module):
             if not isinstance(module, nn.Module):
                 raise SpecError(f"temporal_modules[{index}]: factory returned {type(module).__name__}, not nn.Module")
             self.temporal[str(index)] = module
+        self.temporal_before_act = frozenset(str(i) for i in temporal_before_act)
+        unknown = sorted(self.temporal_before_act - set(self.temporal))
+        if unknown:
+            raise SpecError(f"temporal_before_act: no temporal module at stage(s) {', '.join(unknown)}")
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -188,15 +197,26 @@ class VideoNet(nn.Module):
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
 
-    def _temporal(self, index: int, x: torch.Tensor) -> torch.Tensor:
+    def _run_stage(self, index: int, x: torch.Tensor) -> torch.Tensor:
+        """Stage `index` (-1 = the stem) with its temporal module, if any: after the stage, or between its last
+        block's residual add and final activation (SGS as its authors place it)."""
+        stage = self.stem if index == -1 else self.stages[index]
         key = str(index)
-        return self.temporal[key](x) if key in self.temporal else x
+        if key not in self.temporal:
+            return stage(x)
+        if key not in self.temporal_before_act:
+            return self.temporal[key](stage(x))
+        *body, last = list(stage)  # (a Sequential subclass cannot be sliced: slicing calls its constructor)
+        for module in body:
+            x = module(x)
+        if index == -1:  # ConvBNAct ends with its activation
+            return last(self.temporal[key](x))
+        return last.post_act(self.temporal[key](last.pre_activation(x)))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """[N, 3, T, H, W] -> the final conv's output [N, C, T', H', W'] (before the head)."""
-        x = self._temporal(-1, self.stem(x))
-        for i, stage in enumerate(self.stages):
-            x = self._temporal(i, stage(x))
+        for i in range(-1, len(self.stages)):
+            x = self._run_stage(i, x)
         return self.final(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -215,7 +235,8 @@ def _check_buildable(spec: ArchSpec) -> None:
 
 
 def build_model(spec: ArchSpec, num_classes: int, *, se_ratio: float | None = None, act: str | None = None,
-                temporal_modules: Mapping[int, TemporalFactory] | None = None) -> VideoNet:
+                temporal_modules: Mapping[int, TemporalFactory] | None = None,
+                temporal_before_act: Iterable[int] = ()) -> VideoNet:
     """A network for `spec` taking [N, 3, T, H, W] float clips and returning [N, num_classes] logits.
 
     se_ratio / act: the paper's Appendix F training options (see effective_spec); the defaults keep the spec
@@ -223,9 +244,10 @@ def build_model(spec: ArchSpec, num_classes: int, *, se_ratio: float | None = No
     `e3d.arch.cost.cost(model.spec)` counts exactly this network.
     temporal_modules: stage index -> factory(channels) -> nn.Module, inserted after that stage (-1 = after the
     stem, i = after super block i); each maps [N, C, T, H, W] -> [N, C, T', H, W] and may change T.
+    temporal_before_act: the stages whose module goes before the stage's last activation instead of after it.
     """
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
         raise SpecError(f"num_classes must be a positive integer, got {num_classes!r}")
     spec = effective_spec(spec, se_ratio=se_ratio, act=act)
     _check_buildable(spec)
-    return VideoNet(spec, num_classes, temporal_modules)
+    return VideoNet(spec, num_classes, temporal_modules, temporal_before_act)

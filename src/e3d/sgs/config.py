@@ -11,6 +11,7 @@ from e3d.errors import E3DError
 DISTANCES = ("l2", "l1", "cosine")
 BOUNDARIES = ("nearest", "both")
 KERNEL_NORMS = ("none", "frame", "bin")
+PLACEMENTS = ("before_act", "after_act")
 
 
 class SGSConfigError(E3DError, ValueError):
@@ -24,7 +25,8 @@ class SGSConfig:
     frame or bin (see sampling.normalise_weights). boundary: nearest (each frame in exactly one bin) or
     both (the authors' kernel, a frame within 1e-7 of a bin edge in two; see sampling). drop_empty_bins: drop and pack empty bins (authors)
     or keep all B. stage: where the module goes; -1 = after the stem, i = after super block i (the
-    authors place it after res2, i.e. the first residual stage: stage 0 here)."""
+    authors place it after res2, i.e. the first residual stage: stage 0 here). placement: before_act (authors:
+    after the stage's last residual add, before its activation) or after_act (after the whole stage)."""
 
     num_bins: int | None = None
     embed_dim: int = 8
@@ -33,6 +35,7 @@ class SGSConfig:
     boundary: str = "nearest"
     drop_empty_bins: bool = True
     stage: int = 0
+    placement: str = "before_act"
 
     def __post_init__(self) -> None:
         if self.num_bins is not None and (isinstance(self.num_bins, bool) or not isinstance(self.num_bins, int) or self.num_bins < 1):
@@ -47,6 +50,8 @@ class SGSConfig:
             raise SGSConfigError(f"sgs.boundary: expected one of {', '.join(BOUNDARIES)}, got {self.boundary!r}")
         if not isinstance(self.drop_empty_bins, bool):
             raise SGSConfigError(f"sgs.drop_empty_bins: expected true or false, got {self.drop_empty_bins!r}")
+        if self.placement not in PLACEMENTS:
+            raise SGSConfigError(f"sgs.placement: expected one of {', '.join(PLACEMENTS)}, got {self.placement!r}")
         if isinstance(self.stage, bool) or not isinstance(self.stage, int) or self.stage < -1:
             raise SGSConfigError(f"sgs.stage: expected -1 (after the stem) or a super-block index >= 0, got {self.stage!r}")
 

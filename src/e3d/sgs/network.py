@@ -40,5 +40,6 @@ def build_sgs_model(spec: Any, num_classes: int, sgs_config: SGSConfig | Mapping
     if not -1 <= config.stage <= last:
         raise SGSConfigError(f"sgs.stage: {config.stage} is not in -1..{last} for {spec.name} "
                              f"(-1 = after the stem, i = after super block i)")
+    before = (config.stage,) if config.placement == "before_act" else ()
     return build_model(spec, num_classes, temporal_modules={config.stage: sgs_factory(config, spec.frames)},
-                       **build_kwargs)
+                       temporal_before_act=before, **build_kwargs)

@@ -16,7 +16,7 @@ from e3d.train.workflow import register_entry_wrapper
 
 KEY = "sgs"
 # What must agree between an SGS model and its base for the comparison to isolate SGS.
-PAIR_KEYS = ("arch", "se_ratio", "act", "settings")
+PAIR_KEYS = ("arch", "se_ratio", "act", "dropout", "settings")
 
 
 class SGSWorkflowError(E3DError, ValueError):

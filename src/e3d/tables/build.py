@@ -107,8 +107,12 @@ def _write(frame: pd.DataFrame, out: str, params: Mapping[str, Any], caption_tab
 def table1(inputs: Inputs, params: Mapping[str, Any], out: str) -> None:
     """X3D-S kernel placements: params, GFLOPs, HomoEntr, STEntr (analytic) and top-1 where the variant was trained."""
     doc = read_json(inputs["variants"][0])
+    # homoentr/stentr in the paper's convention (stem scored without X3D's temporal depthwise conv), params for the
+    # classes the variants were counted with (Table 1: Sth-Sth V1's 174); see e3d.search.variants
     rows = pd.DataFrame([{"model": v["variant"], "params_m": v["params"] / 1e6, "gflops": v["gflops"],
-                          "homoentr": v["homoentr"], "stentr": v["stentr"]} for v in doc["variants"]])
+                          "homoentr": v["homoentr"], "stentr": v["stentr"],
+                          "homoentr_with_stem_dw": v.get("homoentr_with_stem_dw", float("nan"))}
+                         for v in doc["variants"]])
     evals = eval_rows(inputs.get("evals", []))
     variant_models = dict(params.get("variant_models", {}))
     acc = {m: t for m, t in zip(evals.get("model", []), evals.get("top1", []))}

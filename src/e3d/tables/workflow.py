@@ -149,9 +149,23 @@ class TablesConfig:
         return self.cfg.get("search_device") or cpu_model_name()
 
     def views(self) -> str:
+        """The test protocols in force: the default and each dataset's own (rows carry the views they used)."""
+        from e3d.evaluate.protocol import PROTOCOL_KEYS
+
+        def describe(p: dict) -> str:
+            crops = 3 if p["views"] == "lcr" else 1
+            crop = f", crop {p['crop']}" if p.get("crop") else ""
+            return f"{crops}x{p['clips']} ({p['views']}{crop}, {p['spacing']} spacing)"
+
         e = self.evaluate
-        crops = 3 if e["views"] == "lcr" else 1
-        return f"{crops}x{e['clips']} ({e['views']}, crops x clips)"
+        base = {k: e.get(k) for k in PROTOCOL_KEYS}
+        parts = [f"crops x clips per row; default {describe(base)}"]
+        for name, over in sorted((e.get("datasets") or {}).items()):
+            p = {**base, **{k: v for k, v in over.items() if k in PROTOCOL_KEYS}}
+            models = ", ".join(f"{m} {describe({**p, **{k: v for k, v in mo.items() if k in PROTOCOL_KEYS}})}"
+                               for m, mo in sorted((over.get("models") or {}).items()))
+            parts.append(f"{name}: {describe(p)}" + (f" [{models}]" if models else ""))
+        return "; ".join(parts)
 
     def common_params(self) -> dict[str, Any]:
         return {"device": self.device(), "views": self.views(), "flops_convention": FLOPS_CONVENTION}

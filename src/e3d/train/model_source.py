@@ -33,6 +33,7 @@ class ModelOptions:
     resolution: int | None = None
     se_ratio: float | None = None  # Appendix F: SE added for training (None = the spec's own)
     act: str | None = None  # Appendix F: activation used for training (None = the spec's own)
+    dropout: float | None = None  # the head's dropout (None = the spec's: E3D 0.2 as the authors, X3D 0.5)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not None}
@@ -59,7 +60,8 @@ class ClipSampler(Protocol):
 
     def train_indices(self, num_frames: int, frames: int, rate: int, rng: np.random.Generator) -> np.ndarray: ...
 
-    def test_indices(self, num_frames: int, frames: int, rate: int, clips: int) -> list[np.ndarray]: ...
+    def test_indices(self, num_frames: int, frames: int, rate: int, clips: int,
+                     spacing: str = "pyslowfast") -> list[np.ndarray]: ...
 
 
 CLIP_SAMPLERS: dict[str, Callable[[dict[str, Any]], ClipSampler]] = {}
@@ -151,7 +153,8 @@ def spec_of(record: dict[str, Any]):
 
 # ---- the spec family: built-in names, spec files, search results ----
 def _spec_record(spec, options: ModelOptions) -> dict[str, Any]:
-    spec = spec.with_input(resolution=options.resolution, frames=options.frames)
+    # dropout changes the spec itself, so the record, arch.json and the profile all hold the rate trained with
+    spec = spec.with_input(resolution=options.resolution, frames=options.frames).with_head_dropout(options.dropout)
     opts = {k: v for k, v in (("se_ratio", options.se_ratio), ("act", options.act)) if v is not None}
     # Through JSON: plain lists and dicts, as the record is stored in checkpoints and arch.json.
     return {"kind": "spec", "spec": json.loads(spec.to_json()), "build_options": opts}

@@ -129,6 +129,8 @@ class TrainConfig:
             flags += ["--se-ratio", str(m["se_ratio"])]
         if m.get("act") is not None:
             flags += ["--act", m["act"]]
+        if m.get("dropout") is not None:
+            flags += ["--dropout", str(m["dropout"])]
         return " ".join(shlex.quote(f) for f in flags)
 
     def resources(self) -> dict[str, Any]:

@@ -1,0 +1,35 @@
+"""The test protocol of one (dataset, model): views, clips, test crop and clip spacing.
+
+Resolved from the `evaluate` config slice in three layers, later ones winning: the section's own keys (every
+dataset), `evaluate.datasets.<dataset>` (e.g. Kinetics-400's 3 crops x 10 clips), and
+`evaluate.datasets.<dataset>.models.<model>` (e.g. X3D's larger test crop). No torch here: Snakemake reads it
+while it builds the DAG.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any, Mapping
+
+PROTOCOL_KEYS = ("views", "clips", "crop", "spacing")
+
+
+def test_protocol(evaluate: Mapping[str, Any], dataset: str, model: str) -> dict[str, Any]:
+    """{views, clips, crop, spacing} for `model` evaluated on `dataset` (crop None = the training crop)."""
+    protocol = {k: evaluate.get(k) for k in PROTOCOL_KEYS}
+    per_dataset = (evaluate.get("datasets") or {}).get(dataset) or {}
+    protocol.update({k: v for k, v in per_dataset.items() if k in PROTOCOL_KEYS})
+    per_model = (per_dataset.get("models") or {}).get(model) or {}
+    protocol.update({k: v for k, v in per_model.items() if k in PROTOCOL_KEYS})
+    return protocol
+
+
+test_protocol.__test__ = False  # a library function, not a pytest test
+
+
+def protocol_flags(protocol: Mapping[str, Any]) -> str:
+    """The `e3d evaluate` flags of a resolved protocol."""
+    flags = ["--views", protocol["views"], "--clips", str(protocol["clips"]), "--spacing", protocol["spacing"]]
+    if protocol.get("crop"):
+        flags += ["--crop", str(protocol["crop"])]
+    return " ".join(shlex.quote(f) for f in flags)
