@@ -182,3 +182,41 @@ def test_a_killed_node_stops_the_other_and_both_resume_from_the_last_checkpoint(
         assert _wait(procs) == [0, 0], _text(*relaunch)[-4000:]
     assert "resuming from" in _text(*relaunch) and "epoch 1, step 2/4" in _text(*relaunch)
     _assert_same_run(one_node, tmp_path / "run")
+
+
+# ---- the same two nodes started by SLURM ----
+@pytest.fixture(scope="module")
+def two_node_cluster():
+    sys.path.insert(0, str(TOOLS))
+    import slurm_local
+
+    base = Path(tempfile.mkdtemp(prefix="e3d-slurm-"))
+    try:
+        env = slurm_local.start(base, gpus=0, nodes=2)
+    except slurm_local.SlurmUnavailable as exc:
+        pytest.skip(f"a two-node SLURM cluster cannot be started here: {exc}")
+    yield env
+    slurm_local.stop(base)
+
+
+@pytest.mark.slow
+@pytest.mark.slurm
+def test_a_two_node_slurm_step_launches_the_same_training(two_node_cluster, one_node, tmp_path, cli_env):
+    cfg = _driver(tmp_path, "run", settings=SETTINGS, record=RECORD)
+    env = {**_env(cli_env), **two_node_cluster}
+    name = f"e3d-mn-{os.getpid()}"
+    # The README's multi-node command, with the test driver in place of `-m e3d.cli train ...`.
+    node_cmd = (f"ARGS=$(python -m e3d.train.launch --torchrun-args --port {_free_port()}) && echo \"$ARGS\" && "
+                f"exec torchrun $ARGS {DRIVER} {cfg}")
+    try:
+        r = subprocess.run(["srun", "-N2", "--ntasks-per-node=1", "--kill-on-bad-exit=1", "-t", "5", "-J", name,
+                            "bash", "-c", node_cmd], env=env, capture_output=True, text=True, timeout=TIMEOUT)
+    finally:
+        subprocess.run(["scancel", "-n", name], env=env, capture_output=True, timeout=60)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
+    options = sorted(line for line in r.stdout.splitlines() if line.startswith("--nnodes"))
+    assert len(options) == 2 and all("--nnodes=2 --nproc_per_node=1 --rdzv_backend=c10d "
+                                     "--rdzv_endpoint=127.0.0.1:" in o for o in options), r.stdout
+    assert [o.rsplit("is_host=", 1)[1] for o in options] == ["0", "1"]  # exactly one node serves the store
+    assert "2 process(es)" in r.stderr
+    _assert_same_run(one_node, tmp_path / "run")
