@@ -131,7 +131,9 @@ def _train(ctx, say, source, record, s: TrainSettings, out_dir: Path, state_dir:
             scaler.load_state_dict(st["scaler"])
             checkpoint.set_rng_state(st["rng"][ctx.rank] if ctx.rank < len(st["rng"]) else st["rng"][0])
             epoch, step_in_epoch, global_step = st["epoch"], st["step_in_epoch"], st["global_step"]
-            history, acc = list(st["history"]), dict(st["epoch_acc"])
+            # Per rank: each rank counts its own shard of the epoch (checkpoints before this held rank 0's only).
+            accs = st["epoch_acc"]
+            history, acc = list(st["history"]), dict(accs[ctx.rank] if isinstance(accs, list) else accs)
             say(f"resuming from {state_path}: epoch {epoch}, step {step_in_epoch}/{steps_per_epoch}")
     resumed_from = global_step
 
@@ -144,13 +146,13 @@ def _train(ctx, say, source, record, s: TrainSettings, out_dir: Path, state_dir:
         f"precision {dtype or 'fp32'}")
 
     def save_state() -> None:
-        rng = _gather_rng(ctx)
+        ranks = _gather_ranks(ctx, {"rng": checkpoint.rng_state(), "epoch_acc": acc})
         if ctx.is_main:
             checkpoint.save(state_path, {
                 "run_digest": digest, "model": _cpu_state(model), "optimizer": opt.state_dict(),
-                "scheduler": sched.state_dict(), "scaler": scaler.state_dict(), "rng": rng,
-                "epoch": epoch, "step_in_epoch": step_in_epoch, "global_step": global_step,
-                "history": history, "epoch_acc": acc,
+                "scheduler": sched.state_dict(), "scaler": scaler.state_dict(),
+                "rng": [r["rng"] for r in ranks], "epoch_acc": [r["epoch_acc"] for r in ranks],
+                "epoch": epoch, "step_in_epoch": step_in_epoch, "global_step": global_step, "history": history,
             })
         dist.barrier()
 
@@ -263,9 +265,9 @@ def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
 
 
-def _gather_rng(ctx: dist.Context) -> list[dict[str, Any]]:
-    """Every rank's RNG states (dropout masks differ per rank), collected on rank 0."""
-    mine = checkpoint.rng_state()
+def _gather_ranks(ctx: dist.Context, mine: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every rank's own part of the state, collected on rank 0: RNG states (dropout masks differ per rank) and
+    the running sums of the epoch so far (each rank's over its own shard)."""
     if ctx.world == 1:
         return [mine]
     import torch.distributed as tdist
