@@ -104,7 +104,8 @@ SLOWFAST_NAMES = [  # pytorchvideo -> PySlowFast, from SlowFast's code (see the 
     (r"\.branch1_conv\.", ".branch1."), (r"\.branch1_norm\.", ".branch1_bn."),
     (r"\.branch2\.conv_a\.", ".branch2.a."), (r"\.branch2\.norm_a\.", ".branch2.a_bn."),
     (r"\.branch2\.conv_b\.", ".branch2.b."), (r"\.branch2\.norm_b\.0\.", ".branch2.b_bn."),
-    (r"\.branch2\.norm_b\.1\.block\.0\.", ".branch2.se.fc1."), (r"\.branch2\.norm_b\.1\.block\.2\.", ".branch2.se.fc2."),
+    (r"\.branch2\.norm_b\.1\.block\.0\.", ".branch2.se.fc1."),
+    (r"\.branch2\.norm_b\.1\.block\.2\.", ".branch2.se.fc2."),
     (r"\.branch2\.conv_c\.", ".branch2.c."), (r"\.branch2\.norm_c\.", ".branch2.c_bn."),
 ]
 
@@ -220,8 +221,9 @@ def test_a_checkpoint_that_does_not_fit_names_the_keys_and_loads_nothing(tmp_pat
 
 def test_first_mismatches_are_named_not_all(tmp_path):
     path = _checkpoint(tmp_path, lambda sd: [sd.pop(k) for k in list(sd) if k.startswith("blocks.4.")])
-    with pytest.raises(InitError, match=r"missing \(148\): blocks\.4\.res_blocks\.0\.branch2\.conv_a\.weight \(our stages\.3\.0\.expand\.0\."
-                                        r"weight\), (blocks\.4\.[^,]*, ){3}blocks\.4\.[^,]* \.\.\.$"):
+    first = r"blocks\.4\.res_blocks\.0\.branch2\.conv_a\.weight \(our stages\.3\.0\.expand\.0\.weight\)"
+    four_more = r"(blocks\.4\.[^,]*, ){3}blocks\.4\.[^,]* \.\.\.$"
+    with pytest.raises(InitError, match=rf"missing \(148\): {first}, {four_more}"):
         load_init(_ours("x3d-s"), path)
 
 

@@ -169,7 +169,7 @@ def x3d_key_map(model: nn.Module, layout: str) -> KeyMap:
                 if isinstance(m, SqueezeExcite):
                     km.links += [_Link(f"{ours}.depthwise.{k}.reduce", f"{theirs}.{block['se.reduce']}"),
                                  _Link(f"{ours}.depthwise.{k}.expand", f"{theirs}.{block['se.expand']}")]
-            if blk.residual is not None and not isinstance(blk.residual, nn.Identity):
+            if isinstance(blk.residual, nn.Sequential):  # X3D's projection shortcut: 1x1x1 conv [+ BN]
                 parts.append("residual.0")
                 if len(blk.residual) > 1:
                     parts.append("residual.1")
@@ -180,25 +180,19 @@ def x3d_key_map(model: nn.Module, layout: str) -> KeyMap:
     return km
 
 
-def _identity_map(model: nn.Module) -> KeyMap:
-    return KeyMap([_Link("", "")])
-
-
 def key_map(model: nn.Module, layout: str) -> KeyMap:
-    return _identity_map(model) if layout == "e3d" else x3d_key_map(model, layout)
+    return KeyMap([_Link("", "")]) if layout == "e3d" else x3d_key_map(model, layout)
 
 
 def _join(prefix: str, suffix: str) -> str:
     return f"{prefix}.{suffix}" if prefix else suffix
 
 
-def _their_name(km: KeyMap, ours: str) -> str:
-    """The key a checkpoint of this layout holds for our key `ours`."""
+def _their_name(km: KeyMap, ours: str) -> str | None:
+    """The key a checkpoint of this layout holds for our key `ours` (None: the layout has no counterpart)."""
     best = max((ln for ln in km.links if ln.ours == "" or ours == ln.ours or ours.startswith(ln.ours + ".")),
                key=lambda ln: len(ln.ours), default=None)
-    if best is None:
-        raise KeyError(ours)
-    return _join(best.theirs, ours[len(best.ours):].lstrip("."))
+    return None if best is None else _join(best.theirs, ours[len(best.ours):].lstrip("."))
 
 
 # ---- loading ----
@@ -228,6 +222,9 @@ def map_state_dict(model: nn.Module, sd: dict[str, torch.Tensor], layout: str,
     shapes: list[str] = []
     for key, target in ours.items():
         name = _their_name(km, key)
+        if name is None:
+            missing.append(f"(no {layout} name for our {key})")
+            continue
         if name not in sd:
             missing.append(name if name == key else f"{name} (our {key})")
             continue
