@@ -82,3 +82,13 @@ def test_bad_inputs_are_one_line_errors(tmp_path, store, cli_env):
     r = e3d(cli_env, "evaluate", "--model", tmp_path / "missing.pt", "--store", store, "--scores", tmp_path / "x",
             "--metrics", tmp_path / "y", check=False)
     assert r.returncode == 2 and "missing.pt" in r.stderr and "Traceback" not in r.stderr
+    r = e3d(cli_env, "train", "--store", store, "--arch", "builtin:x3d-s", "--init", tmp_path / "nope.pyth",
+            "--out", tmp_path / "o", "--state-dir", tmp_path / "s", check=False)
+    assert r.returncode == 2 and "nope.pyth: cannot read the init checkpoint" in r.stderr and "Traceback" not in r.stderr
+    spec = tmp_path / "tiny.json"
+    spec.write_text(json.dumps(TINY_SPEC))
+    junk = tmp_path / "other.pt"
+    torch.save({"backbone.conv.weight": torch.zeros(1)}, junk)
+    r = e3d(cli_env, "train", "--store", store, "--arch", f"spec:{spec}", "--init", junk, "--settings",
+            json.dumps(SETTINGS), "--out", tmp_path / "o", "--state-dir", tmp_path / "s", check=False)
+    assert r.returncode == 2 and "unknown checkpoint layout" in r.stderr and "Traceback" not in r.stderr

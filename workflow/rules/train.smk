@@ -23,6 +23,8 @@ rule train:
         settings=lambda w: TRAINING.settings_arg(w.dataset, w.model),
         arch=lambda w: TRAINING.arch_arg(w.model),
         flags=lambda w: TRAINING.model_flags(w.model),
+        # `init:` checkpoint (an input too): its content digest, so a replaced file retrains whatever its mtime
+        init=lambda w: TRAINING.init_digest(w.model),
         precision=config["train"]["precision"],
         # Resumable state lives outside the declared outputs: Snakemake deletes those before a rerun.
         state=lambda w: f"{WORK}/train_state/{w.dataset}/{w.model}",

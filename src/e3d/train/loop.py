@@ -108,6 +108,10 @@ def _train(ctx, say, source, record, s: TrainSettings, out_dir: Path, state_dir:
 
     torch.manual_seed(s.seed)  # identical initial weights on every rank (DDP also broadcasts rank 0's)
     model = model_source.build(record, num_classes)
+    if record.get("init"):
+        # every rank loads the same file, before SyncBN, the device move and DDP; the outcome (layout, head kept
+        # or re-initialised) joins the record that model.pt and arch.json keep
+        record = {**record, "init": {**record["init"], **_load_init(model, record["init"], say).summary()}}
     if ctx.cuda:
         if ctx.world > 1:
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
@@ -231,6 +235,21 @@ def _train(ctx, say, source, record, s: TrainSettings, out_dir: Path, state_dir:
                    Provenance.make(MODEL_RECORD_SCHEMA, 1, config, modules))
     dist.barrier()
     return TrainResult(model_path, metrics_path, history, resumed_from)
+
+
+def _load_init(model: nn.Module, init: dict[str, Any], say: Callable[[str], None]):
+    from e3d.models.checkpoints import InitError, load_init
+    from e3d.provenance import file_content_digest
+
+    path = init["file"]
+    try:
+        digest = file_content_digest(path)
+    except OSError as exc:
+        raise InitError(f"init: {path}: cannot read the init checkpoint ({exc.strerror})") from exc
+    if digest != init["sha256"]:
+        raise InitError(f"init: {path} changed since the run was set up (sha256 {digest[:16]}, expected "
+                        f"{init['sha256'][:16]}); start the run again")
+    return load_init(model, path, log=say)
 
 
 def _label(record: dict[str, Any]) -> str:
