@@ -122,24 +122,42 @@ def decode_frames(container, stream, table: FrameTable, wanted: Sequence[int], s
 def _decode_run(container, stream, table, number, pending, short_side, out, size):
     """Decode forward from the current position and keep the wanted frames; stop when every frame is read,
     when the decoder passed a wanted frame without producing it, or when the next wanted frame is better reached
-    by seeking to a later keyframe. Returns (frames still pending, output size)."""
+    by seeking to a later keyframe. Returns (frames still pending, output size).
+
+    Pictures that are neither wanted nor referenced by others (most B-frames) are not decoded at all: the decoder
+    is told to skip non-reference pictures for every packet whose pts is not wanted (about half of an x264
+    stream's frames; the wanted pictures come out bit-identical, the skipped ones were never returned)."""
     pending = list(pending)
-    for frame in container.decode(stream):
-        i = number.get(int(frame.pts)) if frame.pts is not None else None
-        if i is None or i < pending[0]:
-            continue  # before the wanted frame (or an open GOP's leading frame)
-        if i > pending[0]:
-            break  # landed or ran past it
-        if size is None:
-            size = resized_size(frame.width, frame.height, short_side)
-        # the extract stage's exact call: swscale RGB conversion and AREA resize in one pass
-        out[i] = frame.to_ndarray(width=size[0], height=size[1], format="rgb24", interpolation="AREA")
-        pending.pop(0)
-        if not pending:
-            break
-        nxt = int(table.pts[pending[0]])
-        if np.any((table.key_pts > frame.pts) & (table.key_pts <= nxt)):
-            break  # a keyframe lies between: seeking there beats decoding the gap
+    wanted_pts = {int(table.pts[i]) for i in pending}
+    ctx = stream.codec_context
+    reformatter = None
+    try:
+        for packet in container.demux(stream):
+            ctx.skip_frame = "NONREF" if packet.pts is not None and int(packet.pts) not in wanted_pts else "DEFAULT"
+            for frame in ctx.decode(packet if packet.size else None):
+                i = number.get(int(frame.pts)) if frame.pts is not None else None
+                if i is None or i < pending[0]:
+                    continue  # before the wanted frame (or an open GOP's leading frame)
+                if i > pending[0]:
+                    return pending, size  # landed or ran past it
+                if size is None:
+                    size = resized_size(frame.width, frame.height, short_side)
+                # the extract stage's conversion (swscale RGB + AREA resize in one pass; the same pixels as its
+                # frame.to_ndarray call), through one reformatter per read: its scaler context is reused
+                if reformatter is None:
+                    from av.video.reformatter import VideoReformatter
+
+                    reformatter = VideoReformatter()
+                out[i] = reformatter.reformat(frame, width=size[0], height=size[1], format="rgb24",
+                                              interpolation="AREA").to_ndarray()
+                pending.pop(0)
+                if not pending:
+                    return pending, size
+                nxt = int(table.pts[pending[0]])
+                if np.any((table.key_pts > frame.pts) & (table.key_pts <= nxt)):
+                    return pending, size  # a keyframe lies between: seeking there beats decoding the gap
+    finally:
+        ctx.skip_frame = "DEFAULT"
     return pending, size
 
 
