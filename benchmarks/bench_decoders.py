@@ -199,6 +199,22 @@ def run_worker(kind: str, work: Path, name: str) -> dict:
     return json.loads(lines[-1])
 
 
+K400_VIDEOS = 240_000  # Kinetics-400 train+val, about 10 s each
+
+
+def extrapolate(info: dict, rates: dict) -> None:
+    """What each choice would cost for Kinetics-400, scaled from this run's per-frame and per-clip figures."""
+    frames = K400_VIDEOS * 10 * 30
+    per_frame = info["store_bytes"] / info["frames"]
+    per_video = info["raw_bytes"] / info["videos"]
+    print(f"EXTRAPOLATED to Kinetics-400 ({K400_VIDEOS} videos x 10 s x 30 fps = {frames / 1e6:.0f}M frames, content "
+          f"compressing like these videos): frame store {frames * per_frame / 1e12:.2f} TB vs videos "
+          f"{K400_VIDEOS * per_video / 1e12:.2f} TB; extraction {frames / (info['frames'] / info['extract_cpu_s']) / 3600:.0f} "
+          f"core-hours once")
+    for k, r in rates.items():
+        print(f"EXTRAPOLATED reading one epoch ({K400_VIDEOS} clips) with the {k}: {K400_VIDEOS / r / 3600:.1f} core-hours")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--videos", type=int, default=6, help="videos per dataset")
@@ -251,6 +267,8 @@ def main() -> None:
             print(f"{k:14s} {rates[k]:12.1f} {'x' + format(rates[k] / rates[best], '.2f'):>10s} {vs_store:>9s} "
                   f"{r['peak_rss_mb']:11.0f} {r['rss_growth_mb']:9.1f} {diff:>14s}")
         print(f"fastest: {best}")
+        if name == "kinetics":
+            extrapolate(info, rates)
         (work / name / "results.json").write_text(json.dumps({"info": info, "readers": results}, indent=1))
 
 

@@ -63,8 +63,8 @@ def test_training_clips_match_the_frame_store(dataset):
         assert (xa - xb).abs().mean() < 4 / 255 / 0.225
 
 
-def _broken_copy(dataset, tmp_path):
-    """The dataset with its index, and one training video truncated after indexing."""
+def _broken_copy(dataset, tmp_path, split="train"):
+    """The dataset with its index, and one video of `split` truncated after indexing."""
     import shutil
 
     from e3d.data.index import read_index, write_index
@@ -74,7 +74,7 @@ def _broken_copy(dataset, tmp_path):
     shutil.copytree(dataset / "raw", root)
     df, names, _ = read_index(dataset / "index.parquet")
     write_index(tmp_path / "index.parquet", df, names, root, Provenance.make("e3d.video_index", 1, None, ()))
-    victim = df[(df.split == "train") & (df.status == "ok")].sort_values("video_id").iloc[0]
+    victim = df[(df.split == split) & (df.status == "ok")].sort_values("video_id").iloc[0]
     data = (root / victim.path).read_bytes()
     (root / victim.path).write_bytes(data[: len(data) // 4])
     return tmp_path / "index.parquet", victim
@@ -125,6 +125,12 @@ def test_train_and_evaluate_from_videos_with_a_broken_file(dataset, tmp_path, cl
             "--scores", tmp_path / "s.parquet", "--metrics", tmp_path / "m.json")
     n_val = int((VideoSource(index, ExtractSettings(**EXTRACT)).videos.split == "val").sum())
     assert n_val >= 2 and json.loads(r.stdout.strip().splitlines()[-1])["videos"] == n_val
+    # evaluation scores every video or none: a broken one is a one-line error naming the file
+    bad_index, bad_val = _broken_copy(dataset, tmp_path / "val", split="val")
+    r = e3d(cli_env, "evaluate", "--model", out / "model.pt", "--source", "video", "--index", bad_index,
+            "--extract", json.dumps(EXTRACT), "--workers", 0, "--scores", tmp_path / "s2.parquet",
+            "--metrics", tmp_path / "m2.json", check=False)
+    assert r.returncode == 2 and bad_val.path in r.stderr and "decode failed" in r.stderr
     r = e3d(cli_env, "train", "--source", "video", "--arch", f"spec:{spec}", "--out", out, "--state-dir", state,
             check=False)
     assert r.returncode == 2 and "--source video needs --index" in r.stderr

@@ -39,7 +39,11 @@ _TABLES_PER_PROCESS = 4096  # frame tables cached per process (a few kB each)
 class ClipReadError(E3DError):
     """A clip could not be read from a video (missing, truncated, undecodable, fewer frames than indexed)."""
 
-    def __init__(self, video_id: str, path: str, reason: str):
+    def __init__(self, video_id: str, path: str | None = None, reason: str | None = None):
+        if path is None:  # rebuilt from its message alone (a DataLoader worker re-raises it so)
+            super().__init__(video_id)
+            self.video_id, self.path, self.reason = "", "", video_id
+            return
         super().__init__(f"{path}: {reason}")
         self.video_id, self.path, self.reason = video_id, path, reason
 
