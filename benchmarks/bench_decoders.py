@@ -209,10 +209,11 @@ def extrapolate(info: dict, rates: dict) -> None:
     per_video = info["raw_bytes"] / info["videos"]
     print(f"EXTRAPOLATED to Kinetics-400 ({K400_VIDEOS} videos x 10 s x 30 fps = {frames / 1e6:.0f}M frames, content "
           f"compressing like these videos): frame store {frames * per_frame / 1e12:.2f} TB vs videos "
-          f"{K400_VIDEOS * per_video / 1e12:.2f} TB; extraction {frames / (info['frames'] / info['extract_cpu_s']) / 3600:.0f} "
-          f"core-hours once")
+          f"{K400_VIDEOS * per_video / 1e12:.2f} TB; extraction "
+          f"{frames / (info['frames'] / info['extract_cpu_s']) / 3600:.0f} core-hours once")
     for k, r in rates.items():
-        print(f"EXTRAPOLATED reading one epoch ({K400_VIDEOS} clips) with the {k}: {K400_VIDEOS / r / 3600:.1f} core-hours")
+        print(f"EXTRAPOLATED reading one epoch ({K400_VIDEOS} clips) with the {k}: "
+              f"{K400_VIDEOS / r / 3600:.1f} core-hours")
 
 
 def main() -> None:
@@ -235,8 +236,8 @@ def main() -> None:
         info = build(work, name, args.videos, args.clips)
         kind, frames, rate = ds["clip"]
         print(f"\n== {name}: {info['videos']} videos {ds['size']} {ds['rate']} fps {ds['seconds']} s "
-              f"({ds['codec'][1]}), clips: {frames} frames " + (f"{rate} apart" if kind == "clip" else "as TSN segments")
-              + f", {args.clips} clips")
+              f"({ds['codec'][1]}), clips: {frames} frames "
+              + (f"{rate} apart" if kind == "clip" else "as TSN segments") + f", {args.clips} clips")
         fps_core = info["frames"] / info["extract_cpu_s"]
         print(f"extraction (e3d extract, 1 process, short side {ds['short_side']}, JPEG q85): {info['frames']} frames "
               f"in {info['extract_cpu_s']:.1f} CPU s -> {fps_core:.0f} frames/s per core "
@@ -255,7 +256,8 @@ def main() -> None:
         for k in READERS:
             r = results[k]
             if "error" in r:
-                print(f"{k:14s} not measured: {r['error']}")
+                hint = " (install: pip install --no-deps -r requirements/bench.txt)" if k in ("torchcodec", "decord") else ""
+                print(f"{k:14s} not measured: {r['error']}{hint}")
                 continue
             diff = "-"
             other = np.load(work / name / f"first-{k.replace(' ', '_')}.npy")

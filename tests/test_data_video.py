@@ -41,7 +41,7 @@ def encode(path, frames=60, rate=Fraction(30000, 1001), codec="libx264", size=(9
 
 
 # B-frames with an open GOP at 29.97 fps (mp4), closed GOPs with B-frames in Matroska (no dts on the first
-# packet), VP9 webm at 12 fps like Something-Something V2, and a long-GOP one where most reads seek nowhere.
+# packet), VP9 webm at 12 fps like Something-Something V2, a long-GOP one where most reads seek nowhere, and AVI.
 VIDEOS = {
     "open_gop": ("open_gop.mp4", dict(options={"bf": "3", "g": "12",
                                                "x264-params": "open-gop=1:keyint=12:min-keyint=12:scenecut=0"})),
@@ -49,6 +49,8 @@ VIDEOS = {
     "vp9": ("sth.webm", dict(frames=40, rate=12, codec="libvpx-vp9", size=(80, 64),
                              options={"g": "8", "deadline": "realtime", "cpu-used": "8"})),
     "long_gop": ("long.mp4", dict(frames=45, rate=25, options={"g": "250", "bf": "2"})),
+    # MPEG-4 part 2 with B-frames in AVI, as UCF101 and HMDB51 ship (pts start at 1, dts differ)
+    "ucf_avi": ("ucf.avi", dict(frames=40, rate=25, codec="mpeg4", size=(80, 64), options={"bf": "2", "g": "12"})),
 }
 
 

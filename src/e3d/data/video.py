@@ -101,7 +101,8 @@ class _SeekMiss(Exception):
     start instead."""
 
 
-def decode_frames(container, stream, table: FrameTable, wanted: Sequence[int], short_side: int) -> dict[int, np.ndarray]:
+def decode_frames(container, stream, table: FrameTable, wanted: Sequence[int],
+                  short_side: int) -> dict[int, np.ndarray]:
     """RGB frames (resized as extraction does) of the sorted distinct decoded-frame numbers `wanted`, by seeking
     to keyframes. Raises _SeekMiss when a seek cannot reach a wanted frame."""
     out: dict[int, np.ndarray] = {}
@@ -285,7 +286,8 @@ class VideoSource:
         except ClipReadError:
             raise
         except Exception as exc:  # noqa: BLE001 - every decoder failure becomes one recorded, named error
-            raise ClipReadError(video_id, path, f"decode failed: {str(exc).strip()[:200] or type(exc).__name__}") from exc
+            detail = str(exc).strip()[:200] or type(exc).__name__
+            raise ClipReadError(video_id, path, f"decode failed: {detail}") from exc
         return np.stack([frames[src[k]] for k in indices])
 
     def _decode(self, path: str, wanted: list[int]) -> dict[int, np.ndarray]:
