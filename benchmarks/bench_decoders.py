@@ -256,7 +256,8 @@ def main() -> None:
         for k in READERS:
             r = results[k]
             if "error" in r:
-                hint = " (install: pip install --no-deps -r requirements/bench.txt)" if k in ("torchcodec", "decord") else ""
+                peer = k in ("torchcodec", "decord")
+                hint = " (install: pip install --no-deps -r requirements/bench.txt)" if peer else ""
                 print(f"{k:14s} not measured: {r['error']}{hint}")
                 continue
             diff = "-"
