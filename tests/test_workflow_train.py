@@ -52,6 +52,24 @@ def test_dry_run_declares_gpu_resources_and_launches_torchrun(tmp_path, repo_roo
     assert "single_frame.metrics.json" in text and "multiview.metrics.json" in text
 
 
+def test_video_source_trains_from_the_index_without_extracting(tmp_path, repo_root, cli_env):
+    from smk import planned_jobs
+
+    path = tiny_config(tmp_path)
+    cfg = yaml.safe_load(path.read_text())
+    cfg["data"]["datasets"]["synthetic"]["source"] = "video"
+    path.write_text(yaml.safe_dump(cfg))
+    targets = [tmp_path / f"work/eval/synthetic/tiny/{k}.metrics.json" for k in ("multiview", "single_frame")]
+    out = run_locally(repo_root, cli_env, "-n", "-p", *targets, "--configfile", path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    text = out.stdout + out.stderr
+    rules = {j.rule for j in planned_jobs(text)}
+    assert {"train", "evaluate", "index", "synth_synthetic"} <= rules and "extract_synthetic" not in rules
+    index = f"{tmp_path}/work/data/synthetic/index.parquet"
+    assert f"--index {index} --source video" in text and "--store" not in text
+    assert '"short_side": 32' in text  # the extract settings define the frames the video source reads
+
+
 def test_bad_override_fails_naming_dataset_model_and_key(tmp_path):
     from e3d.config import load_config
     from e3d.train.workflow import TrainConfig

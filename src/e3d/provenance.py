@@ -82,9 +82,10 @@ MODEL_PLUGINS = ("models", "darts/model_source.py", "darts/workflow.py", "darts/
 STAGE_MODULES: dict[str, tuple[str, ...]] = {
     "data": COMMON + ("data", "commands/synth.py", "commands/index.py", "commands/extract.py"),
     # Training reads clips from the frame store (data) and builds the network from a spec (arch).
-    "train": COMMON + ("train", "arch", "data", "commands/train.py") + MODEL_PLUGINS,
+    "train": COMMON + ("train", "arch", "data", "commands/train.py", "commands/_source.py") + MODEL_PLUGINS,
     # Evaluation rebuilds the model and its clips with the training code; it changes when that does.
-    "evaluate": COMMON + ("evaluate", "train", "arch", "data", "commands/evaluate.py", "commands/profile.py")
+    "evaluate": COMMON + ("evaluate", "train", "arch", "data", "commands/evaluate.py", "commands/_source.py",
+                          "commands/profile.py")
     + MODEL_PLUGINS,
     # The scorer, the search engine and the spec/cost/space code they read; not the PyTorch builder.
     "search": COMMON + ("score", "search", "arch", "commands/score.py", "commands/search.py"),

@@ -1,4 +1,4 @@
-"""`e3d train`: train a model from an architecture reference on a frame store.
+"""`e3d train`: train a model from an architecture reference on a frame store (or the raw videos, --source video).
 
 Run it under torchrun for several processes (`torchrun --standalone --nproc_per_node=N -m e3d.cli train ...`);
 plain `e3d train` is one process. Re-running with the same --state-dir resumes where the last run stopped.
@@ -13,7 +13,9 @@ from e3d.errors import UserError
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--store", required=True, help="frame store directory (holds manifest.json)")
+    from e3d.commands import _source
+
+    _source.add_arguments(p)
     p.add_argument("--arch", required=True,
                    help="architecture reference: builtin:NAME, spec:FILE.json, search:ARCH.json, or a bare name/path")
     p.add_argument("--out", required=True, help="output directory: model.pt, metrics.parquet, arch.json")
@@ -66,7 +68,7 @@ def with_init(record: dict, path: str) -> dict:
 
 
 def run(args) -> int:
-    from e3d.data.store import FrameStore
+    from e3d.commands import _source
     from e3d.train.loop import train
     from e3d.train.model_source import ModelOptions, resolve
     from e3d.train.settings import TrainSettings
@@ -77,7 +79,7 @@ def run(args) -> int:
                                              se_ratio=args.se_ratio, act=args.act, dropout=args.dropout))
     if args.init is not None:
         record = with_init(record, args.init)
-    store = FrameStore(args.store)
+    store = _source.open_from_args(args)
     config = {"settings": raw, "arch": args.arch, "se_ratio": args.se_ratio, "act": args.act, "dropout": args.dropout,
               "init": args.init}
     result = train(store, record, settings, args.out, args.state_dir, split=args.split, config=config,
