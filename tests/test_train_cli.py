@@ -61,7 +61,7 @@ def test_train_then_evaluate_from_a_spec_file(tmp_path, store, cli_env):
     r = e3d(cli_env, "evaluate", "--model", out / "model.pt", "--store", store, "--views", "lcr", "--clips", 2,
             "--batch-size", 3, "--scores", m / "scores.parquet", "--metrics", m / "metrics.json")
     doc = json.loads((m / "metrics.json").read_text())
-    assert doc["views"] == {"mode": "lcr", "name": "2-LeftCenterRight", "clips": 2, "crops": 3}
+    assert doc["views"] == {"mode": "lcr", "name": "2-LeftCenterRight", "clips": 2, "crops": 3, "spacing": "pyslowfast"}
     assert doc["gflops"].endswith(" x 3 x 2") and doc["gflops_per_view"] > 0
     assert 0.0 <= doc["top1"] <= doc["top5"] == 1.0 and doc["chance_top1"] == 0.5
     scores = pd.read_parquet(m / "scores.parquet")
