@@ -33,5 +33,19 @@ def test_real_dataset_settings_are_filled_and_checked():
         validate_config({"data": {"datasets": {"bad-name": {"format": "hmdb51"}}}})
 
 
+def test_source_picks_what_train_and_evaluate_read():
+    cfg = validate_config({"data": {"datasets": {"k": {"format": "kinetics400", "root": "/d", "source": "video",
+                                                       "extract": {"short_side": 128}}, "s": {"format": "synthetic"}}}})
+    data = DataConfig(cfg)
+    assert data.source("s") == "frames" and data.clip_input("s") == "work/data/s/frames/manifest.json"
+    assert data.clip_args("s", data.clip_input("s")) == "--store work/data/s/frames"
+    assert data.clip_input("k") == "work/data/k/index.parquet" and "source" not in data.index_slice("k")
+    args = data.clip_args("k", data.clip_input("k"))
+    assert args.startswith("--extract '{") and args.endswith("--index work/data/k/index.parquet --source video")
+    assert '"short_side": 128' in args and '"fps": 0' in args
+    with pytest.raises(ConfigError, match="source: expected one of"):
+        validate_config({"data": {"datasets": {"k": {"format": "kinetics400", "source": "mp4"}}}})
+
+
 def test_flags_are_sorted_and_quoted():
     assert flags({"b": 1, "a_b": "x y"}) == "--a-b 'x y' --b 1"

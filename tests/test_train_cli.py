@@ -61,7 +61,7 @@ def test_train_then_evaluate_from_a_spec_file(tmp_path, store, cli_env):
     r = e3d(cli_env, "evaluate", "--model", out / "model.pt", "--store", store, "--views", "lcr", "--clips", 2,
             "--batch-size", 3, "--scores", m / "scores.parquet", "--metrics", m / "metrics.json")
     doc = json.loads((m / "metrics.json").read_text())
-    assert doc["views"] == {"mode": "lcr", "name": "2-LeftCenterRight", "clips": 2, "crops": 3}
+    assert doc["views"] == {"mode": "lcr", "name": "2-LeftCenterRight", "clips": 2, "crops": 3, "spacing": "pyslowfast"}
     assert doc["gflops"].endswith(" x 3 x 2") and doc["gflops_per_view"] > 0
     assert 0.0 <= doc["top1"] <= doc["top5"] == 1.0 and doc["chance_top1"] == 0.5
     scores = pd.read_parquet(m / "scores.parquet")
@@ -82,3 +82,13 @@ def test_bad_inputs_are_one_line_errors(tmp_path, store, cli_env):
     r = e3d(cli_env, "evaluate", "--model", tmp_path / "missing.pt", "--store", store, "--scores", tmp_path / "x",
             "--metrics", tmp_path / "y", check=False)
     assert r.returncode == 2 and "missing.pt" in r.stderr and "Traceback" not in r.stderr
+    r = e3d(cli_env, "train", "--store", store, "--arch", "builtin:x3d-s", "--init", tmp_path / "nope.pyth",
+            "--out", tmp_path / "o", "--state-dir", tmp_path / "s", check=False)
+    assert r.returncode == 2 and "nope.pyth: cannot read the init checkpoint" in r.stderr and "Traceback" not in r.stderr
+    spec = tmp_path / "tiny.json"
+    spec.write_text(json.dumps(TINY_SPEC))
+    junk = tmp_path / "other.pt"
+    torch.save({"backbone.conv.weight": torch.zeros(1)}, junk)
+    r = e3d(cli_env, "train", "--store", store, "--arch", f"spec:{spec}", "--init", junk, "--settings",
+            json.dumps(SETTINGS), "--out", tmp_path / "o", "--state-dir", tmp_path / "s", check=False)
+    assert r.returncode == 2 and "unknown checkpoint layout" in r.stderr and "Traceback" not in r.stderr

@@ -52,6 +52,24 @@ def test_dry_run_declares_gpu_resources_and_launches_torchrun(tmp_path, repo_roo
     assert "single_frame.metrics.json" in text and "multiview.metrics.json" in text
 
 
+def test_video_source_trains_from_the_index_without_extracting(tmp_path, repo_root, cli_env):
+    from smk import planned_jobs
+
+    path = tiny_config(tmp_path)
+    cfg = yaml.safe_load(path.read_text())
+    cfg["data"]["datasets"]["synthetic"]["source"] = "video"
+    path.write_text(yaml.safe_dump(cfg))
+    targets = [tmp_path / f"work/eval/synthetic/tiny/{k}.metrics.json" for k in ("multiview", "single_frame")]
+    out = run_locally(repo_root, cli_env, "-n", "-p", *targets, "--configfile", path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    text = out.stdout + out.stderr
+    rules = {j.rule for j in planned_jobs(text)}
+    assert {"train", "evaluate", "index", "synth_synthetic"} <= rules and "extract_synthetic" not in rules
+    index = f"{tmp_path}/work/data/synthetic/index.parquet"
+    assert f"--index {index} --source video" in text and "--store" not in text
+    assert '"short_side": 32' in text  # the extract settings define the frames the video source reads
+
+
 def test_bad_override_fails_naming_dataset_model_and_key(tmp_path):
     from e3d.config import load_config
     from e3d.train.workflow import TrainConfig
@@ -103,3 +121,43 @@ def test_unknown_model_in_the_train_list_is_named(repo_root):
     cfg["train"]["models"] = ["e3d-xl"]
     with pytest.raises(ValueError, match="e3d-xl"):
         TrainConfig(cfg)
+
+
+def test_init_checkpoint_trains_from_it_and_replacing_it_retrains(tmp_path, repo_root, cli_env):
+    import os
+
+    import torch
+
+    from smk import dry_run
+    from test_train_cli import TINY_SPEC
+
+    from e3d.arch.spec import spec_from_dict
+    from e3d.models import build_model
+    from e3d.train import checkpoint
+
+    def save_init(seed):  # an e3d model.pt of the same tiny net with 5 classes (the run has 2: head re-initialised)
+        torch.manual_seed(seed)
+        net = build_model(spec_from_dict(TINY_SPEC), 5, act="relu")
+        checkpoint.save(init, {"model": net.state_dict(), "record": {}, "num_classes": 5})
+
+    init = tmp_path / "pretrained.pt"
+    save_init(0)
+    cfg = tiny_config(tmp_path)
+    doc = yaml.safe_load(cfg.read_text())
+    doc["models"]["tiny"]["init"] = str(init)
+    cfg.write_text(yaml.safe_dump(doc))
+    model = tmp_path / "work/train/synthetic/tiny/model.pt"
+    out = run_locally(repo_root, cli_env, model, "--configfile", cfg)
+    assert out.returncode == 0, out.stderr[-3000:]
+    log = (tmp_path / "logs/train/synthetic/tiny.log").read_text()
+    assert f"init: {init}: " in log and "init: head 5 -> 2 classes re-initialised" in log
+    rec = torch.load(model, weights_only=True)["record"]["init"]
+    assert rec["layout"] == "e3d" and rec["head"] == "re-initialised 5 -> 2 classes"
+    assert dry_run(repo_root, cli_env, [str(model), "--configfile", str(cfg), "--nolock"]) == []
+    # other weights in the same file, its mtime set back before the model's: the content digest reruns training
+    stamp = model.stat().st_mtime_ns - 10**9
+    save_init(1)
+    os.utime(init, ns=(stamp, stamp))
+    jobs = dry_run(repo_root, cli_env, [str(model), "--configfile", str(cfg), "--nolock"])
+    train = [j for j in jobs if j.rule == "train"]
+    assert len(train) == 1 and "params" in train[0].reason.lower(), jobs

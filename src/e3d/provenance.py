@@ -27,6 +27,22 @@ def _file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def file_content_digest(path: str | Path) -> str:
+    """sha256 of a file's bytes (read in chunks: checkpoints are large), cached per path, mtime and size so that
+    a DAG build hashes each file version once. Raises OSError for a missing file."""
+    st = Path(path).stat()
+    return _content_digest(str(Path(path).resolve()), st.st_mtime_ns, st.st_size)
+
+
+@lru_cache(maxsize=None)
+def _content_digest(path: str, mtime_ns: int, size: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def code_digest(*modules: str) -> str:
     """Digest of the source of the given package-relative modules or subpackages.
 
@@ -66,9 +82,10 @@ MODEL_PLUGINS = ("models", "darts/model_source.py", "darts/workflow.py", "darts/
 STAGE_MODULES: dict[str, tuple[str, ...]] = {
     "data": COMMON + ("data", "commands/synth.py", "commands/index.py", "commands/extract.py"),
     # Training reads clips from the frame store (data) and builds the network from a spec (arch).
-    "train": COMMON + ("train", "arch", "data", "commands/train.py") + MODEL_PLUGINS,
+    "train": COMMON + ("train", "arch", "data", "commands/train.py", "commands/_source.py") + MODEL_PLUGINS,
     # Evaluation rebuilds the model and its clips with the training code; it changes when that does.
-    "evaluate": COMMON + ("evaluate", "train", "arch", "data", "commands/evaluate.py", "commands/profile.py")
+    "evaluate": COMMON + ("evaluate", "train", "arch", "data", "commands/evaluate.py", "commands/_source.py",
+                          "commands/profile.py")
     + MODEL_PLUGINS,
     # The scorer, the search engine and the spec/cost/space code they read; not the PyTorch builder.
     "search": COMMON + ("score", "search", "arch", "commands/score.py", "commands/search.py"),

@@ -99,4 +99,5 @@ for _name in DATA.datasets:
             " --threads {threads} {params.flags} > {log} 2>&1"
 
     ALL_TARGETS.append(f"{WORK}/data/{_name}/index.parquet")
-    ALL_TARGETS.append(f"{WORK}/data/{_name}/frames/manifest.json")
+    if DATA.source(_name) == "frames":  # `source: video` reads the videos: no frame store unless a stage asks
+        ALL_TARGETS.append(f"{WORK}/data/{_name}/frames/manifest.json")

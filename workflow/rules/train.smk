@@ -13,16 +13,20 @@ wildcard_constraints:
 
 rule train:
     input:
-        store=f"{WORK}/data/{{dataset}}/frames/manifest.json",
+        # the frame store's manifest, or the index for a dataset with `source: video`
+        clips=lambda w: DATA.clip_input(w.dataset),
         arch=lambda w: TRAINING.arch_inputs(w.model),
     output:
         model=f"{WORK}/train/{{dataset}}/{{model}}/model.pt",
         metrics=f"{WORK}/train/{{dataset}}/{{model}}/metrics.parquet",
         arch=f"{WORK}/train/{{dataset}}/{{model}}/arch.json",
     params:
+        source=lambda w, input: DATA.clip_args(w.dataset, input.clips),
         settings=lambda w: TRAINING.settings_arg(w.dataset, w.model),
         arch=lambda w: TRAINING.arch_arg(w.model),
         flags=lambda w: TRAINING.model_flags(w.model),
+        # `init:` checkpoint (an input too): its content digest, so a replaced file retrains whatever its mtime
+        init=lambda w: TRAINING.init_digest(w.model),
         precision=config["train"]["precision"],
         # Resumable state lives outside the declared outputs: Snakemake deletes those before a rerun.
         state=lambda w: f"{WORK}/train_state/{w.dataset}/{w.model}",
@@ -41,19 +45,20 @@ rule train:
     shell:
         "NPROC=$(python -m e3d.train.launch) && "
         "torchrun --standalone --nproc_per_node=$NPROC -m e3d.cli train"
-        " --store $(dirname {input.store}) --arch {params.arch} --settings {params.settings} {params.flags}"
+        " {params.source} --arch {params.arch} --settings {params.settings} {params.flags}"
         " --precision {params.precision} --out $(dirname {output.model}) --state-dir {params.state}"
         " > {log} 2>&1"
 
 
 rule evaluate:
     input:
-        store=f"{WORK}/data/{{dataset}}/frames/manifest.json",
+        clips=lambda w: DATA.clip_input(w.dataset),
         model=rules.train.output.model,
     output:
         scores=f"{WORK}/eval/{{dataset}}/{{model}}/{{eval_kind}}.scores.parquet",
         metrics=f"{WORK}/eval/{{dataset}}/{{model}}/{{eval_kind}}.metrics.json",
     params:
+        source=lambda w, input: DATA.clip_args(w.dataset, input.clips),
         cfg={k: config["evaluate"][k] for k in ("split", "batch_size")},
         # this (dataset, model)'s own protocol, so changing one dataset's protocol reruns only its evaluations
         protocol=lambda w: protocol_flags(test_protocol(config["evaluate"], w.dataset, w.model)),
@@ -67,7 +72,7 @@ rule evaluate:
     conda:
         TRAINING.conda_env()
     shell:
-        "e3d evaluate --model {input.model} --store $(dirname {input.store}) --split {params.cfg[split]}"
+        "e3d evaluate --model {input.model} {params.source} --split {params.cfg[split]}"
         " {params.protocol} --batch-size {params.cfg[batch_size]}"
         " {params.single} --scores {output.scores} --metrics {output.metrics} > {log} 2>&1"
 

@@ -7,7 +7,9 @@ import json
 
 def add_arguments(p) -> None:
     p.add_argument("--model", required=True, help="model.pt written by `e3d train`")
-    p.add_argument("--store", required=True, help="frame store directory")
+    from e3d.commands import _source
+
+    _source.add_arguments(p)
     p.add_argument("--split", default="val")
     p.add_argument("--views", default="center", choices=["center", "lcr"],
                    help="center: K clips x 1 centre crop; lcr: K clips x 3 crops (left, centre, right)")
@@ -31,7 +33,7 @@ def run(args) -> int:
     import torch
 
     from e3d.artifacts import Provenance, write_json, write_parquet
-    from e3d.data.store import FrameStore
+    from e3d.commands import _source
     from e3d.evaluate.load import load_trained
     from e3d.evaluate.run import evaluate, gflops_per_view, summary
     from e3d.evaluate.views import ViewPlan
@@ -47,11 +49,11 @@ def run(args) -> int:
         sample_rate=args.sample_rate or int(s.get("sample_rate", 1)), single_frame=args.single_frame,
         spacing=args.spacing,
     )
-    store = FrameStore(args.store)
+    store = _source.open_from_args(args)
     if int(store.num_classes) != int(ckpt["num_classes"]):
         from e3d.errors import UserError
 
-        raise UserError(f"{args.model}: trained for {ckpt['num_classes']} classes, but {args.store} has "
+        raise UserError(f"{args.model}: trained for {ckpt['num_classes']} classes, but {args.store or args.index} has "
                         f"{store.num_classes}")
     device = "cuda" if torch.cuda.is_available() else "cpu"
     cpus = job_cpus()

@@ -1,4 +1,4 @@
-"""`e3d train`: train a model from an architecture reference on a frame store.
+"""`e3d train`: train a model from an architecture reference on a frame store (or the raw videos, --source video).
 
 Run it under torchrun for several processes (`torchrun --standalone --nproc_per_node=N -m e3d.cli train ...`);
 plain `e3d train` is one process. Re-running with the same --state-dir resumes where the last run stopped.
@@ -13,7 +13,9 @@ from e3d.errors import UserError
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--store", required=True, help="frame store directory (holds manifest.json)")
+    from e3d.commands import _source
+
+    _source.add_arguments(p)
     p.add_argument("--arch", required=True,
                    help="architecture reference: builtin:NAME, spec:FILE.json, search:ARCH.json, or a bare name/path")
     p.add_argument("--out", required=True, help="output directory: model.pt, metrics.parquet, arch.json")
@@ -24,6 +26,9 @@ def add_arguments(p) -> None:
     p.add_argument("--act", default=None, help="override the spec's activation, e.g. relu (Appendix F)")
     p.add_argument("--dropout", type=float, default=None,
                    help="override the head's dropout (spec default: E3D 0.2 as the authors' code, X3D 0.5)")
+    p.add_argument("--init", default=None, metavar="CHECKPOINT",
+                   help="initial weights for fine-tuning: a pytorchvideo or PySlowFast X3D checkpoint, or an e3d "
+                        "model.pt (a head of another class count is re-initialised)")
     p.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp16", "fp32"],
                    help="GPU autocast precision (auto = bf16); CPU training is always fp32")
 
@@ -50,8 +55,20 @@ def read_settings(text: str) -> dict:
     return data
 
 
+def with_init(record: dict, path: str) -> dict:
+    """The record with the init checkpoint it starts from (file and content digest): part of the run digest and
+    of model.pt/arch.json, so a run from other weights neither resumes this one's state nor passes for it."""
+    from e3d.provenance import file_content_digest
+
+    try:
+        digest = file_content_digest(path)
+    except OSError as exc:
+        raise UserError(f"--init {path}: cannot read the init checkpoint ({exc.strerror})") from exc
+    return {**record, "init": {"file": str(path), "sha256": digest}}
+
+
 def run(args) -> int:
-    from e3d.data.store import FrameStore
+    from e3d.commands import _source
     from e3d.train.loop import train
     from e3d.train.model_source import ModelOptions, resolve
     from e3d.train.settings import TrainSettings
@@ -60,8 +77,11 @@ def run(args) -> int:
     settings = TrainSettings.from_dict(raw)
     record = resolve(args.arch, ModelOptions(frames=settings.frames, resolution=settings.crop,
                                              se_ratio=args.se_ratio, act=args.act, dropout=args.dropout))
-    store = FrameStore(args.store)
-    config = {"settings": raw, "arch": args.arch, "se_ratio": args.se_ratio, "act": args.act, "dropout": args.dropout}
+    if args.init is not None:
+        record = with_init(record, args.init)
+    store = _source.open_from_args(args)
+    config = {"settings": raw, "arch": args.arch, "se_ratio": args.se_ratio, "act": args.act, "dropout": args.dropout,
+              "init": args.init}
     result = train(store, record, settings, args.out, args.state_dir, split=args.split, config=config,
                    precision=args.precision)
     if result.metrics:

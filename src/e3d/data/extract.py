@@ -87,6 +87,27 @@ def _keep_counts(src_fps: float, fps: float) -> Iterator[int]:
         i += 1
 
 
+def kept_frames(num_source: int, src_fps: float, fps: float) -> int:
+    """Frames the store holds for `num_source` decoded frames: the sum of _keep_counts over them."""
+    if fps <= 0 or src_fps <= 0:
+        return num_source
+    return max(0, math.ceil(num_source * fps / src_fps - 1e-9))
+
+
+def source_frame(k: int, src_fps: float, fps: float) -> int:
+    """The decoded frame that stored frame `k` is a copy of (the inverse of _keep_counts), so that a reader of
+    the raw video (e3d.data.video) maps the same index to the same frame."""
+    if fps <= 0 or src_fps <= 0:
+        return k
+    i = max(0, int(k * src_fps // fps))
+    # float rounding can put the estimate one frame off; _keep_counts' own bounds decide
+    while i > 0 and math.ceil(i * fps / src_fps - 1e-9) > k:
+        i -= 1
+    while math.ceil((i + 1) * fps / src_fps - 1e-9) <= k:
+        i += 1
+    return i
+
+
 @dataclass
 class Job:
     video_id: str

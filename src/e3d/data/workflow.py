@@ -49,8 +49,9 @@ class DataConfig:
         return self.datasets[name]["synth"]
 
     def index_slice(self, name: str) -> dict[str, Any]:
-        """The settings the index depends on (synth/extract settings rerun their own rules)."""
-        return {k: v for k, v in self.datasets[name].items() if k not in ("synth", "extract")}
+        """The settings the index depends on (synth/extract settings rerun their own rules; `source` only changes
+        what training reads)."""
+        return {k: v for k, v in self.datasets[name].items() if k not in ("synth", "extract", "source")}
 
     def index_args(self, name: str) -> str:
         ds = self.datasets[name]
@@ -83,6 +84,26 @@ class DataConfig:
         if not ds.get("track_videos", True) or ds["format"] == "sthv1" or not os.path.isdir(ds["root"]):
             return []
         return sorted(_walk_videos(ds["root"]))
+
+    def source(self, name: str) -> str:
+        return self.datasets[name].get("source", "frames")
+
+    def clip_input(self, name: str) -> str:
+        """The file train/evaluate jobs read clips through: the frame store's manifest, or for `source: video`
+        the index (the extract job is then not needed)."""
+        if self.source(name) == "video":
+            return f"{self.work}/data/{name}/index.parquet"
+        return f"{self.work}/data/{name}/frames/manifest.json"
+
+    def clip_args(self, name: str, clip_input: str) -> str:
+        """`e3d train`/`e3d evaluate` flags for that source; the extract settings make the video source read the
+        frames the store would hold."""
+        import json
+
+        if self.source(name) == "video":
+            return flags({"source": "video", "index": clip_input,
+                          "extract": json.dumps(self.datasets[name]["extract"], sort_keys=True)})
+        return flags({"store": os.path.dirname(clip_input)})
 
     def shard_paths(self, name: str) -> list[str]:
         n = self.datasets[name]["extract"]["shards"]

@@ -17,6 +17,7 @@ import torch
 
 from e3d.artifacts import write_bytes_atomic
 from e3d.errors import E3DError
+from e3d.models.checkpoints import CheckpointFileError, read_weights_only
 
 CHECKPOINT_VERSION = 1
 LAST = "last.pt"
@@ -35,11 +36,9 @@ def save(path: str | Path, state: dict[str, Any]) -> Path:
 def load(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError as exc:
-        raise CheckpointError(f"{path}: checkpoint does not exist") from exc
-    except Exception as exc:  # torch raises many types for truncated/foreign files
-        raise CheckpointError(f"{path}: not a readable e3d checkpoint ({exc})") from exc
+        state = read_weights_only(path, "checkpoint")
+    except CheckpointFileError as exc:  # the one weights-only reader, whose refusal gives no weights_only=False advice
+        raise CheckpointError(str(exc)) from None
     if not isinstance(state, dict) or state.get("checkpoint_version") != CHECKPOINT_VERSION:
         raise CheckpointError(f"{path}: not an e3d checkpoint of version {CHECKPOINT_VERSION}")
     return state

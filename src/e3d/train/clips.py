@@ -88,8 +88,10 @@ def sample_rng(seed: int, epoch: int, position: int) -> np.random.Generator:
 class TrainClips(torch.utils.data.Dataset):
     """Indexed by (epoch, position, row) keys produced by EpochSampler."""
 
-    def __init__(self, source: ClipSource, rows: Any, settings: TrainSettings, sampler: Any = None):
+    def __init__(self, source: ClipSource, rows: Any, settings: TrainSettings, sampler: Any = None,
+                 failures: Any = None):
         from e3d.data.sampling import random_clip_indices
+        from e3d.train.failures import FailureLog
 
         # The run's sampler (model_source.run_sampler: the record's own, else the `sampling` setting) replaces the clip.
         self._pick = sampler.train_indices if sampler is not None else random_clip_indices
@@ -98,16 +100,39 @@ class TrainClips(torch.utils.data.Dataset):
         self.labels = rows["label"].astype(int).tolist()
         self.frames = rows["num_frames"].astype(int).tolist()
         self.s = settings
+        self.failures = failures if failures is not None else FailureLog(None)
+        self._bad: dict[int, str] = {}  # rows this process found unreadable: not decoded again
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def __getitem__(self, key: tuple[int, int, int]) -> tuple[torch.Tensor, int]:
+        from e3d.data.video import ClipReadError
+        from e3d.errors import E3DError
+        from e3d.train.failures import replacement_rows
+
         epoch, position, row = key
-        rng = sample_rng(self.s.seed, epoch, position)
-        idx = self._pick(self.frames[row], self.s.frames, self.s.sample_rate, rng)
-        clip = self.source.read_clip(self.ids[row], idx)
-        return train_augment(clip, self.s, rng), self.labels[row]
+        first = row
+        for attempt, row in enumerate([row, *replacement_rows(len(self.ids), row, self.s.seed)]):
+            # a replacement draws its clip from a generator of its own: the same whichever process reads it
+            rng = sample_rng(self.s.seed, epoch, position) if attempt == 0 else \
+                np.random.default_rng([self.s.seed, epoch, position, attempt])
+            idx = self._pick(self.frames[row], self.s.frames, self.s.sample_rate, rng)
+            reason = self._bad.get(row)
+            if reason is None:
+                try:
+                    clip = self.source.read_clip(self.ids[row], idx)
+                except ClipReadError as exc:
+                    reason = self._bad[row] = exc.reason
+                    path = exc.path
+                else:
+                    return train_augment(clip, self.s, rng), self.labels[row]
+            else:
+                path = getattr(self.source, "path_of", lambda v: v)(self.ids[row])
+            self.failures.record(video_id=self.ids[row], path=str(path), reason=reason, epoch=epoch,
+                                 position=position)
+        raise E3DError(f"training clips: video {self.ids[first]!r} and its {attempt} replacements could not be "
+                       f"read (last: {self.ids[row]}: {reason}); check the dataset's files")
 
 
 class EpochSampler(torch.utils.data.Sampler):

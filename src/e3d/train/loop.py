@@ -1,7 +1,8 @@
 """The training loop: one function, run by every process that torchrun starts (or by plain python).
 
 Outputs (rank 0, in `out_dir`): model.pt (weights + model record + class names, for evaluation),
-metrics.parquet (one row per epoch) and arch.json (the model record). Resumable state lives in
+metrics.parquet (one row per epoch), arch.json (the model record) and skipped_videos.json (videos that could not
+be read, with their reasons; their clips were replaced, see e3d.train.failures). Resumable state lives in
 `state_dir` (last.pt), written atomically every `checkpoint_every` steps and at every epoch end.
 """
 
@@ -25,6 +26,7 @@ from e3d.progress import Progress
 from e3d.provenance import config_digest
 from e3d.train import checkpoint, dist, model_source
 from e3d.train.clips import ClipSource, EpochSampler, TrainClips, split_rows
+from e3d.train.failures import SKIPPED_FILE, SKIPPED_SCHEMA, FailureLog
 from e3d.train.optim import make_optimizer, make_scheduler
 from e3d.train.settings import TrainSettings
 
@@ -108,6 +110,10 @@ def _train(ctx, say, source, record, s: TrainSettings, out_dir: Path, state_dir:
 
     torch.manual_seed(s.seed)  # identical initial weights on every rank (DDP also broadcasts rank 0's)
     model = model_source.build(record, num_classes)
+    if record.get("init"):
+        # every rank loads the same file, before SyncBN, the device move and DDP; the outcome (layout, head kept
+        # or re-initialised) joins the record that model.pt and arch.json keep
+        record = {**record, "init": {**record["init"], **_load_init(model, record["init"], say).summary()}}
     if ctx.cuda:
         if ctx.world > 1:
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
@@ -136,11 +142,15 @@ def _train(ctx, say, source, record, s: TrainSettings, out_dir: Path, state_dir:
             history, acc = list(st["history"]), dict(accs[ctx.rank] if isinstance(accs, list) else accs)
             say(f"resuming from {state_path}: epoch {epoch}, step {step_in_epoch}/{steps_per_epoch}")
     resumed_from = global_step
+    failures = FailureLog(state_dir / "skipped")
+    if ctx.is_main and global_step == 0:
+        failures.clear()  # a fresh run: failures of an earlier one are not this run's
+    dist.barrier()
 
     net = model
     if ctx.world > 1:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[ctx.device] if ctx.cuda else None)
-    dataset = TrainClips(source, rows, s, model_source.run_sampler(record, s.sampling, s.frames))
+    dataset = TrainClips(source, rows, s, model_source.run_sampler(record, s.sampling, s.frames), failures=failures)
     say(f"training {_label(record)}: {len(rows)} clips, {steps_per_epoch} steps/epoch x "
         f"{s.epochs} epochs, {ctx.world} process(es) on {ctx.device.type}, {workers} loader worker(s), "
         f"precision {dtype or 'fp32'}")
@@ -205,6 +215,10 @@ def _train(ctx, say, source, record, s: TrainSettings, out_dir: Path, state_dir:
                                                         training=True))
         say(f"epoch {epoch}: loss {history[-1]['loss']:.4f} accuracy {history[-1]['accuracy']:.3f} "
             f"{history[-1]['clips_per_s']:.1f} clips/s")
+        skipped = failures.collect() if ctx.is_main else []
+        if skipped:
+            say(f"{len(skipped)} video(s) could not be read so far, each clip replaced by another video's "
+                f"(first: {skipped[0]['path']}: {skipped[0]['reason']}); listed in {out_dir / SKIPPED_FILE} at the end")
         epoch, step_in_epoch, acc = epoch + 1, 0, _fresh_acc()
         save_state()
     if bar is not None:
@@ -222,6 +236,10 @@ def _train(ctx, say, source, record, s: TrainSettings, out_dir: Path, state_dir:
             "settings": s.to_dict(), "run_digest": digest,
         })
         write_parquet(metrics_path, pd.DataFrame(history), Provenance.make(METRICS_SCHEMA, 1, config, modules))
+        skipped = failures.collect()
+        replaced = sum(e["replaced_clips"] for e in skipped)
+        write_json(out_dir / SKIPPED_FILE, {"count": len(skipped), "replaced_clips": replaced, "videos": skipped},
+                   Provenance.make(SKIPPED_SCHEMA, 1, config, modules))
         # The spec of the network actually trained (with SE/activation options applied) when the builder
         # exposes it, so profiling arch.json counts exactly this network.
         eff = getattr(model, "spec", None)
@@ -231,6 +249,21 @@ def _train(ctx, say, source, record, s: TrainSettings, out_dir: Path, state_dir:
                    Provenance.make(MODEL_RECORD_SCHEMA, 1, config, modules))
     dist.barrier()
     return TrainResult(model_path, metrics_path, history, resumed_from)
+
+
+def _load_init(model: nn.Module, init: dict[str, Any], say: Callable[[str], None]):
+    from e3d.models.checkpoints import InitError, load_init
+    from e3d.provenance import file_content_digest
+
+    path = init["file"]
+    try:
+        digest = file_content_digest(path)
+    except OSError as exc:
+        raise InitError(f"init: {path}: cannot read the init checkpoint ({exc.strerror})") from exc
+    if digest != init["sha256"]:
+        raise InitError(f"init: {path} changed since the run was set up (sha256 {digest[:16]}, expected "
+                        f"{init['sha256'][:16]}); start the run again")
+    return load_init(model, path, log=say)
 
 
 def _label(record: dict[str, Any]) -> str:

@@ -115,9 +115,26 @@ class TrainConfig:
     def profiled(self, model: str) -> bool:
         return profiled(self._model(model))
 
+    def init_file(self, model: str) -> str | None:
+        """The checkpoint a models entry's `init:` names (initial weights for fine-tuning), or None."""
+        return self._model(model).get("init")
+
+    def init_digest(self, model: str) -> str:
+        """Content digest of the init checkpoint, a param of the train job: a replaced file retrains even when its
+        modification time does not say so. "" for none; "missing" lets Snakemake report the absent input."""
+        from e3d.provenance import file_content_digest
+
+        path = self.init_file(model)
+        if not path:
+            return ""
+        try:
+            return file_content_digest(path)
+        except OSError:
+            return "missing"
+
     def arch_inputs(self, model: str) -> list[str]:
         path = self.arch_source(model)[0]
-        return [path] if path else []
+        return [p for p in (path, self.init_file(model)) if p]
 
     def arch_arg(self, model: str) -> str:
         return shlex.quote(self.arch_source(model)[1])
@@ -131,6 +148,8 @@ class TrainConfig:
             flags += ["--act", m["act"]]
         if m.get("dropout") is not None:
             flags += ["--dropout", str(m["dropout"])]
+        if m.get("init") is not None:
+            flags += ["--init", m["init"]]
         return " ".join(shlex.quote(f) for f in flags)
 
     def resources(self) -> dict[str, Any]:
