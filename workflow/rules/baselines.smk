@@ -85,7 +85,7 @@ rule table7_training_free:
         args=lambda w, input: TABLES.cli_args({"archs": list(input.archs), "evals": list(input.evals)},
                                               BASELINES.table7_params(w.dataset)),
         device=TABLES.device(),
-        views=TABLES.views(),
+        views=lambda w: TABLES.views(w.dataset),
         flops_convention=TABLES.common_params()["flops_convention"],
         search_device=TABLES.search_device(),
         code=TABLES_CODE,

@@ -26,10 +26,10 @@ rule table1_kernels:
         name="table1",
         out=lambda w, output: output.csv,
         args=lambda w, input: TABLES.cli_args({"variants": [input.variants], "evals": list(input.evals)},
-                                              {**TABLES.common_params(), "dataset": w.dataset,
+                                              {**TABLES.common_params(w.dataset), "dataset": w.dataset,
                                                "variant_models": TABLES.cfg["variant_models"]}),
         device=TABLES.device(),
-        views=TABLES.views(),
+        views=lambda w: TABLES.views(w.dataset),
         flops_convention=TABLES.common_params()["flops_convention"],
         code=TABLES_CODE,
     log:
@@ -48,9 +48,9 @@ rule table2_sth:
     params:
         name="table2",
         out=lambda w, output: output.csv,
-        args=lambda w, input: TABLES.cli_args({"evals": list(input.evals)}, TABLES.common_params()),
+        args=lambda w, input: TABLES.cli_args({"evals": list(input.evals)}, TABLES.common_params("sthv1", "sthv2")),
         device=TABLES.device(),
-        views=TABLES.views(),
+        views=lambda w: TABLES.views("sthv1", "sthv2"),
         flops_convention=TABLES.common_params()["flops_convention"],
         code=TABLES_CODE,
     log:
@@ -70,9 +70,9 @@ rule table3:
         name="table3",
         out=lambda w, output: output.csv,
         args=lambda w, input: TABLES.cli_args({"evals": list(input.evals)},
-                                              {**TABLES.common_params(), "dataset": w.dataset}),
+                                              {**TABLES.common_params(w.dataset), "dataset": w.dataset}),
         device=TABLES.device(),
-        views=TABLES.views(),
+        views=lambda w: TABLES.views(w.dataset),
         flops_convention=TABLES.common_params()["flops_convention"],
         code=TABLES_CODE,
     log:
@@ -122,10 +122,10 @@ rule table11_scores:
         out=lambda w, output: output.csv,
         args=lambda w, input: TABLES.cli_args(
             {"archs": list(input.archs), "evals": list(input.evals)},
-            {**TABLES.common_params(), "dataset": w.dataset, "run_names": TABLES.cfg["run_names"],
+            {**TABLES.common_params(w.dataset), "dataset": w.dataset, "run_names": TABLES.cfg["run_names"],
              "run_models": TABLES.run_models(TABLES.runs("table11_runs"))}),
         device=TABLES.device(),
-        views=TABLES.views(),
+        views=lambda w: TABLES.views(w.dataset),
         flops_convention=TABLES.common_params()["flops_convention"],
         code=TABLES_CODE,
     log:
@@ -148,10 +148,10 @@ rule table12_kernel_space:
         out=lambda w, output: output.csv,
         args=lambda w, input: TABLES.cli_args(
             {"archs": list(input.archs), "evals": list(input.evals)},
-            {**TABLES.common_params(), "dataset": w.dataset,
+            {**TABLES.common_params(w.dataset), "dataset": w.dataset,
              "run_models": TABLES.run_models(TABLES.runs("table12_runs"))}),
         device=TABLES.device(),
-        views=TABLES.views(),
+        views=lambda w: TABLES.views(w.dataset),
         flops_convention=TABLES.common_params()["flops_convention"],
         code=TABLES_CODE,
     log:
@@ -196,10 +196,10 @@ rule fig2_accuracy_vs_scores:
         name="fig2",
         out=lambda w, output: output.png,
         args=lambda w, input: TABLES.cli_args({"variants": [input.variants], "evals": list(input.evals)},
-                                              {**TABLES.common_params(), "dataset": w.dataset,
+                                              {**TABLES.common_params(w.dataset), "dataset": w.dataset,
                                                "variant_models": TABLES.cfg["variant_models"]}),
         device=TABLES.device(),
-        views=TABLES.views(),
+        views=lambda w: TABLES.views(w.dataset),
         code=TABLES_CODE,
     log:
         f"{LOGS}/tables/fig2_accuracy_vs_scores_{{dataset}}.log",
@@ -219,9 +219,9 @@ rule fig5_accuracy_vs_gflops:
         name="fig5",
         out=lambda w, output: output.png,
         args=lambda w, input: TABLES.cli_args({"evals": list(input.evals)},
-                                              {**TABLES.common_params(), "dataset": w.dataset}),
+                                              {**TABLES.common_params(w.dataset), "dataset": w.dataset}),
         device=TABLES.device(),
-        views=TABLES.views(),
+        views=lambda w: TABLES.views(w.dataset),
         flops_convention=TABLES.common_params()["flops_convention"],
         code=TABLES_CODE,
     log:

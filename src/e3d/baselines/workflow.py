@@ -160,7 +160,7 @@ class BaselinesConfig:
     def table7_params(self, dataset: str | None = None) -> dict[str, Any]:
         """What the Table 7 builder needs beside its inputs: which trained model each run became, row labels."""
         return {
-            **self.tables.common_params(),
+            **self.tables.common_params(dataset or self.table7_dataset),
             "dataset": dataset or self.table7_dataset,
             "search_device": self.tables.search_device(),
             "run_models": {self.table7_run(s): self.table7_model(s) for s in self.table7["scores"]},

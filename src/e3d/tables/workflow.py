@@ -148,8 +148,9 @@ class TablesConfig:
     def search_device(self) -> str:
         return self.cfg.get("search_device") or cpu_model_name()
 
-    def views(self) -> str:
-        """The test protocols in force: the default and each dataset's own (rows carry the views they used)."""
+    def views(self, *datasets: str) -> str:
+        """The test protocols in force: the default and each dataset's own (rows carry the views they used); only
+        those of `datasets` (table dataset names) when given, so a table's params change only with its own data's."""
         from e3d.evaluate.protocol import PROTOCOL_KEYS
 
         def describe(p: dict) -> str:
@@ -160,15 +161,18 @@ class TablesConfig:
         e = self.evaluate
         base = {k: e.get(k) for k in PROTOCOL_KEYS}
         parts = [f"crops x clips per row; default {describe(base)}"]
+        wanted = {self.data_name(d) for d in datasets} if datasets else None
         for name, over in sorted((e.get("datasets") or {}).items()):
+            if wanted is not None and name not in wanted:
+                continue
             p = {**base, **{k: v for k, v in over.items() if k in PROTOCOL_KEYS}}
             models = ", ".join(f"{m} {describe({**p, **{k: v for k, v in mo.items() if k in PROTOCOL_KEYS}})}"
                                for m, mo in sorted((over.get("models") or {}).items()))
             parts.append(f"{name}: {describe(p)}" + (f" [{models}]" if models else ""))
         return "; ".join(parts)
 
-    def common_params(self) -> dict[str, Any]:
-        return {"device": self.device(), "views": self.views(), "flops_convention": FLOPS_CONVENTION}
+    def common_params(self, *datasets: str) -> dict[str, Any]:
+        return {"device": self.device(), "views": self.views(*datasets), "flops_convention": FLOPS_CONVENTION}
 
     @staticmethod
     def cli_args(inputs: dict[str, list[str]], params: dict[str, Any]) -> str:
