@@ -10,13 +10,8 @@ import pandas as pd
 import pytest
 import torch
 
-TINY_SPEC = {
-    "name": "tiny", "family": "e3d", "resolution": 32, "frames": 4,
-    "stem": {"out": 8, "kernel": [1, 3, 3], "stride": 2},
-    "blocks": [{"out": 8, "btn": 16, "kernel": [3, 3, 3], "stride": 2, "layers": 1}],
-    "final": {"out": 16},
-    "head": {"hidden": 16, "dropout": 0.0},
-}
+from workflow_config import TINY_SPEC
+
 SETTINGS = {"epochs": 1, "batch_size": 2, "lr": 0.05, "frames": 4, "crop": 24, "num_workers": 0, "flip": False,
             "checkpoint_every": 2}
 

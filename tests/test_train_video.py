@@ -4,8 +4,6 @@ after indexing is recorded and replaced, never a crash or a zero tensor."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -17,25 +15,11 @@ from e3d.data.video import VideoSource
 from e3d.train.clips import TrainClips, split_rows
 from e3d.train.failures import FailureLog, replacement_rows
 from e3d.train.settings import TrainSettings
+from test_train_cli import TINY_SPEC, e3d
 
 EXTRACT = {"short_side": 32, "shards": 2}
 SETTINGS = {"epochs": 1, "batch_size": 2, "lr": 0.05, "frames": 4, "crop": 24, "num_workers": 0, "flip": False,
             "checkpoint_every": 0, "seed": 3}
-TINY_SPEC = {
-    "name": "tiny", "family": "e3d", "resolution": 32, "frames": 4,
-    "stem": {"out": 8, "kernel": [1, 3, 3], "stride": 2},
-    "blocks": [{"out": 8, "btn": 16, "kernel": [3, 3, 3], "stride": 2, "layers": 1}],
-    "final": {"out": 16},
-    "head": {"hidden": 16, "dropout": 0.0},
-}
-
-
-def e3d(env, *args, check=True):
-    r = subprocess.run([sys.executable, "-m", "e3d.cli", *map(str, args)], env=env, capture_output=True, text=True,
-                       timeout=300)
-    if check:
-        assert r.returncode == 0, r.stderr[-3000:]
-    return r
 
 
 @pytest.fixture(scope="module")

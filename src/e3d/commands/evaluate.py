@@ -6,6 +6,8 @@ import json
 
 
 def add_arguments(p) -> None:
+    from e3d.data.sampling import DEFAULT_SPACING, SPACINGS
+
     p.add_argument("--model", required=True, help="model.pt written by `e3d train`")
     from e3d.commands import _source
 
@@ -15,7 +17,7 @@ def add_arguments(p) -> None:
                    help="center: K clips x 1 centre crop; lcr: K clips x 3 crops (left, centre, right)")
     p.add_argument("--clips", type=int, default=1, help="K: clips uniformly spaced in time")
     p.add_argument("--crop", type=int, default=None, help="test crop (default: the training crop)")
-    p.add_argument("--spacing", default="pyslowfast", choices=["pyslowfast", "pyslowfast_offset"],
+    p.add_argument("--spacing", default=DEFAULT_SPACING, choices=SPACINGS,
                    help="how the K clips spread over the video: clip k starts at D k / K (PySlowFast's default) "
                         "or k D / (K - 1) (its USE_OFFSET_SAMPLING); D = frames - clip span")
     p.add_argument("--frames", type=int, default=None, help="frames per clip (default: the training clip length)")

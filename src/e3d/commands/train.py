@@ -58,13 +58,9 @@ def read_settings(text: str) -> dict:
 def with_init(record: dict, path: str) -> dict:
     """The record with the init checkpoint it starts from (file and content digest): part of the run digest and
     of model.pt/arch.json, so a run from other weights neither resumes this one's state nor passes for it."""
-    from e3d.provenance import file_content_digest
+    from e3d.models.checkpoints import init_file_digest
 
-    try:
-        digest = file_content_digest(path)
-    except OSError as exc:
-        raise UserError(f"--init {path}: cannot read the init checkpoint ({exc.strerror})") from exc
-    return {**record, "init": {"file": str(path), "sha256": digest}}
+    return {**record, "init": {"file": str(path), "sha256": init_file_digest(path)}}
 
 
 def run(args) -> int:

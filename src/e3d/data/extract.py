@@ -172,16 +172,21 @@ def _frames_from_container(path: str, settings: ExtractSettings, threads: int) -
             yield frame.to_ndarray(width=size[0], height=size[1], format="rgb24", interpolation="AREA")
 
 
-def _frames_from_folder(folder: Path, settings: ExtractSettings) -> Iterator[np.ndarray]:
+def folder_frame(path: Path, short_side: int) -> np.ndarray:
+    """One frame of a JPEG-folder video (Something-Something V1) as the store holds it: RGB, BOX-resized."""
     from PIL import Image
 
+    with Image.open(path) as im:
+        im = im.convert("RGB")
+        size = resized_size(im.width, im.height, short_side)
+        if size != im.size:
+            im = im.resize(size, Image.BOX)
+        return np.asarray(im)
+
+
+def _frames_from_folder(folder: Path, settings: ExtractSettings) -> Iterator[np.ndarray]:
     for f in list_frame_files(folder):
-        with Image.open(f) as im:
-            im = im.convert("RGB")
-            size = resized_size(im.width, im.height, settings.short_side)
-            if size != im.size:
-                im = im.resize(size, Image.BOX)
-            yield np.asarray(im)
+        yield folder_frame(f, settings.short_side)
 
 
 def _worker(args: tuple[Job, ExtractSettings]) -> Result:

@@ -28,7 +28,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from e3d.data.extract import ExtractSettings, kept_frames, resized_size, shard_of, source_frame
+from e3d.data.extract import ExtractSettings, folder_frame, kept_frames, resized_size, shard_of, source_frame
 from e3d.data.probe import list_frame_files
 from e3d.errors import E3DError
 
@@ -183,20 +183,13 @@ def _decode_sequential(container, stream, wanted, short_side, out) -> None:
 
 
 def read_folder_frames(folder: Path, wanted: Sequence[int], short_side: int) -> dict[int, np.ndarray]:
-    """Frames of a folder of JPEGs (Something-Something V1), resized with extraction's BOX filter."""
-    from PIL import Image
-
+    """Frames of a folder of JPEGs (Something-Something V1), converted as extraction converts them."""
     files = list_frame_files(folder)
     out = {}
     for i in wanted:
         if i >= len(files):
             raise ValueError(f"frame {i} asked, the folder holds {len(files)} frames")
-        with Image.open(files[i]) as im:
-            im = im.convert("RGB")
-            size = resized_size(im.width, im.height, short_side)
-            if size != im.size:
-                im = im.resize(size, Image.BOX)
-            out[i] = np.asarray(im)
+        out[i] = folder_frame(files[i], short_side)
     return out
 
 

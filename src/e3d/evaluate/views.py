@@ -8,10 +8,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from e3d.data.sampling import DEFAULT_SPACING, SPACINGS
 from e3d.errors import UserError
+from e3d.evaluate.protocol import VIEW_CROPS as MODES
 from e3d.train.clips import crop, normalize, resize_short_side, to_tensor
-
-MODES = {"center": 1, "lcr": 3}
 
 
 @dataclass(frozen=True)
@@ -22,11 +22,9 @@ class ViewPlan:
     frames: int = 8
     sample_rate: int = 1
     single_frame: bool = False  # the repeated-frame control: each clip is its middle frame repeated
-    spacing: str = "pyslowfast"  # how the K clips spread over the video (e3d.data.sampling.SPACINGS)
+    spacing: str = DEFAULT_SPACING  # how the K clips spread over the video (e3d.data.sampling.SPACINGS)
 
     def __post_init__(self):
-        from e3d.data.sampling import SPACINGS
-
         if self.mode not in MODES:
             raise UserError(f"view mode must be one of {sorted(MODES)}, got {self.mode!r}")
         if self.spacing not in SPACINGS:

@@ -49,6 +49,16 @@ class InitError(UserError):
     """A checkpoint whose layout is unknown or whose keys/shapes do not fit the model; nothing was loaded."""
 
 
+def init_file_digest(path: str | Path) -> str:
+    """sha256 of an init checkpoint (what a run records and re-checks before it loads the file)."""
+    from e3d.provenance import file_content_digest
+
+    try:
+        return file_content_digest(path)
+    except OSError as exc:
+        raise InitError(f"init: {path}: cannot read the init checkpoint ({exc.strerror})") from exc
+
+
 def read_weights_only(path: str | Path, what: str = "checkpoint") -> Any:
     """torch.load(weights_only=True) with our errors: a file that needs more than tensors and plain containers is
     refused without torch's advice to load it with weights_only=False (that would run whatever code it holds)."""

@@ -10,7 +10,8 @@ configs, and the master merges every result and redistributes), made synchronous
 1, 2 or 16 worker processes compute bit-identical results. `sync_every` defaults to the population size, the authors'
 rule. A longer interval under-converges: with 1,000 steps per lane, 100,000-iteration E3D-L searches ended at 393-394
 against the released 411.8. Each lane's lineage advances iterations / lanes steps, so many lanes (32, 64) at the
-paper's 100,000 iterations under-converge L too (README). Lanes are the unit of work handed to a process pool; `workers` <= lanes are used.
+paper's 100,000 iterations under-converge L too (README). Lanes are the unit of work handed to a process pool;
+`workers` <= lanes are used.
 
 One steady-state step (per lane): draw a parent uniformly, mutate two units (e3d.arch.space), drop it if its structure
 is already in the population, evaluate it (e3d.search.fast), reject it when over a budget or when its score is

@@ -151,24 +151,16 @@ class TablesConfig:
     def views(self, *datasets: str) -> str:
         """The test protocols in force: the default and each dataset's own (rows carry the views they used); only
         those of `datasets` (table dataset names) when given, so a table's params change only with its own data's."""
-        from e3d.evaluate.protocol import PROTOCOL_KEYS
-
-        def describe(p: dict) -> str:
-            crops = 3 if p["views"] == "lcr" else 1
-            crop = f", crop {p['crop']}" if p.get("crop") else ""
-            return f"{crops}x{p['clips']} ({p['views']}{crop}, {p['spacing']} spacing)"
+        from e3d.evaluate.protocol import describe, test_protocol
 
         e = self.evaluate
-        base = {k: e.get(k) for k in PROTOCOL_KEYS}
-        parts = [f"crops x clips per row; default {describe(base)}"]
+        parts = [f"crops x clips per row; default {describe(test_protocol(e))}"]
         wanted = {self.data_name(d) for d in datasets} if datasets else None
         for name, over in sorted((e.get("datasets") or {}).items()):
             if wanted is not None and name not in wanted:
                 continue
-            p = {**base, **{k: v for k, v in over.items() if k in PROTOCOL_KEYS}}
-            models = ", ".join(f"{m} {describe({**p, **{k: v for k, v in mo.items() if k in PROTOCOL_KEYS}})}"
-                               for m, mo in sorted((over.get("models") or {}).items()))
-            parts.append(f"{name}: {describe(p)}" + (f" [{models}]" if models else ""))
+            models = ", ".join(f"{m} {describe(test_protocol(e, name, m))}" for m in sorted(over.get("models") or {}))
+            parts.append(f"{name}: {describe(test_protocol(e, name))}" + (f" [{models}]" if models else ""))
         return "; ".join(parts)
 
     def common_params(self, *datasets: str) -> dict[str, Any]:

@@ -252,14 +252,10 @@ def _train(ctx, say, source, record, s: TrainSettings, out_dir: Path, state_dir:
 
 
 def _load_init(model: nn.Module, init: dict[str, Any], say: Callable[[str], None]):
-    from e3d.models.checkpoints import InitError, load_init
-    from e3d.provenance import file_content_digest
+    from e3d.models.checkpoints import InitError, init_file_digest, load_init
 
     path = init["file"]
-    try:
-        digest = file_content_digest(path)
-    except OSError as exc:
-        raise InitError(f"init: {path}: cannot read the init checkpoint ({exc.strerror})") from exc
+    digest = init_file_digest(path)
     if digest != init["sha256"]:
         raise InitError(f"init: {path} changed since the run was set up (sha256 {digest[:16]}, expected "
                         f"{init['sha256'][:16]}); start the run again")

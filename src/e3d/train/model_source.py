@@ -18,6 +18,7 @@ from typing import Any, Callable, Protocol
 import numpy as np
 import torch.nn as nn
 
+from e3d.data.sampling import DEFAULT_SPACING
 from e3d.errors import UserError
 
 
@@ -61,7 +62,7 @@ class ClipSampler(Protocol):
     def train_indices(self, num_frames: int, frames: int, rate: int, rng: np.random.Generator) -> np.ndarray: ...
 
     def test_indices(self, num_frames: int, frames: int, rate: int, clips: int,
-                     spacing: str = "pyslowfast") -> list[np.ndarray]: ...
+                     spacing: str = DEFAULT_SPACING) -> list[np.ndarray]: ...
 
 
 CLIP_SAMPLERS: dict[str, Callable[[dict[str, Any]], ClipSampler]] = {}
