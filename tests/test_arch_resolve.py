@@ -107,3 +107,34 @@ def test_table1_variants_are_trainable_model_references():
     assert kernels == [(1, 5, 5), (3, 3, 3), (1, 5, 5), (1, 5, 5), (1, 5, 5)]  # only stage 3 spatio-temporal
     with pytest.raises(ms.ArchRefError, match="no variant 'Q-9'"):
         ms.resolve("variant:Q-9")
+
+
+def test_spec_commands_take_the_train_commands_references(tmp_path, repo_root):
+    """`e3d score spec:FILE` / `builtin:NAME` / `search:ARCH.json` resolve like `e3d train --arch` does."""
+    spec_file = repo_root / "config" / "archs" / "e3d-initial-t3.json"
+    assert _same_structure(resolve_spec(f"spec:{spec_file}"), resolve_spec(str(spec_file)))
+    assert _same_structure(resolve_spec("builtin:X3D-S"), get_builtin("x3d-s"))
+    search_result = tmp_path / "arch.json"
+    search_result.write_text(json.dumps({"provenance": {}, "spec": get_builtin("e3d-s").to_dict()}))
+    assert _same_structure(resolve_spec(f"search:{search_result}"), get_builtin("e3d-s"))
+
+
+@pytest.mark.parametrize("ref, message", [
+    ("darts:synthetic", "darts: reference"),
+    ("builtin:no-such-net", "no such built-in"),
+    ("spec:missing.json", "spec:missing.json: no such file"),
+    ("spec:", "names nothing"),
+])
+def test_bad_references_name_the_problem(ref, message):
+    with pytest.raises(SpecError, match=message):
+        resolve_spec(ref)
+
+
+def test_score_command_takes_a_spec_reference(repo_root, cli_env):
+    import subprocess
+    import sys
+
+    spec_file = repo_root / "config" / "archs" / "e3d-initial-t3.json"
+    out = subprocess.run([sys.executable, "-m", "e3d.cli", "score", f"spec:{spec_file}"], capture_output=True,
+                         text=True, env=cli_env, check=True).stdout
+    assert json.loads(out)["name"] == resolve_spec(str(spec_file)).name

@@ -10,10 +10,30 @@ from e3d.arch.builtins import builtin_names, get_builtin
 from e3d.arch.spec import ArchSpec, SpecError
 
 
+# The spec-family kinds of an architecture reference (`e3d train --arch KIND:VALUE`); every command that takes a
+# spec (score, profile) accepts them too, so one reference works everywhere.
+SPEC_REFERENCE_KINDS = ("builtin", "spec", "search")
+# Kinds that name a network which is no plain spec: only the train/evaluate commands build them.
+NON_SPEC_REFERENCE_KINDS = ("darts", "sgs", "variant")
+
+
 def resolve_spec(text: str) -> ArchSpec:
-    """A built-in name (case-insensitive), else a path to a JSON spec or an authors'-format file (auto-detected)."""
+    """A reference `builtin:NAME`, `spec:FILE` or `search:ARCH.json`, or without a kind: a built-in name
+    (case-insensitive), else a path to a JSON spec, one of our artifacts or an authors'-format file (auto-detected)."""
     if not isinstance(text, str) or not text.strip():
         raise SpecError("empty architecture argument; give a built-in name or a spec file")
+    kind, sep, value = text.partition(":")
+    if sep and kind in NON_SPEC_REFERENCE_KINDS:
+        raise SpecError(f"{text!r} is a {kind}: reference, which is no plain architecture spec; this command takes "
+                        f"{', '.join(k + ':' for k in SPEC_REFERENCE_KINDS)} references, a built-in name or a spec file")
+    if sep and kind in SPEC_REFERENCE_KINDS:
+        text = value
+        if not text.strip():
+            raise SpecError(f"architecture reference {kind}: names nothing")
+        if kind == "builtin" and text.lower() not in builtin_names():
+            raise SpecError(f"builtin:{text}: no such built-in architecture ({', '.join(builtin_names())})")
+        if kind in ("spec", "search") and not Path(text).is_file():
+            raise SpecError(f"{kind}:{text}: no such file")
     if text.lower() in builtin_names():
         return get_builtin(text)
     path = Path(text)
