@@ -7,7 +7,7 @@ import pytest
 
 from e3d.arch.builtins import builtin_names, get_builtin
 from e3d.arch.cost import CONVENTION, Cost, conv_macs, cost, out_size
-from e3d.arch.spec import BlockSpec, LayerOverride
+from e3d.arch.spec import LayerOverride
 
 
 def test_e3d_family_matches_paper_gflops():

@@ -8,7 +8,7 @@ import torch
 
 from e3d.arch.builtins import builtin_names, get_builtin
 from e3d.arch.cost import cost
-from e3d.arch.spec import BlockSpec, LayerOverride
+from e3d.arch.spec import LayerOverride
 from e3d.models import build_model
 from e3d.models.flops import fvcore_counts
 

@@ -1,7 +1,6 @@
 """Figure 4 on tiny repeats, Figure 3 sampling/scoring/statistics, and the `e3d baselines` command."""
 
 import json
-import math
 import subprocess
 import sys
 
@@ -86,8 +85,10 @@ def test_join_accuracy_requires_every_model(tmp_path):
 
 def test_cli_fig3_sample_then_correlate(tmp_path, cli_env):
     out = tmp_path / "fig3"
-    run = lambda *a: subprocess.run([sys.executable, "-m", "e3d.cli", "baselines", *a], env=cli_env,
-                                    capture_output=True, text=True, timeout=120)
+    def run(*a):
+        return subprocess.run([sys.executable, "-m", "e3d.cli", "baselines", *a], env=cli_env,
+                              capture_output=True, text=True, timeout=120)
+
     r = run("fig3-sample", "--out", str(out), "--n", "6", "--gflops-min", "0.3", "--gflops-max", "3", "--seed", "1")
     assert r.returncode == 0, r.stderr
     models = pd.read_parquet(out / "models.parquet")

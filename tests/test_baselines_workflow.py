@@ -20,7 +20,7 @@ from e3d.baselines.workflow import BaselinesConfig, BaselinesConfigError
 from e3d.config import load_config, load_schema, validate_config
 from e3d.errors import E3DError
 from e3d.score import registry
-from e3d.search.engine import SearchConfig, SearchError, run_search
+from e3d.search.engine import SearchConfig, run_search
 from e3d.search.outputs import write_outputs
 from e3d.search.workflow import search_cli_args, search_code_stage
 from e3d.tables.build import build

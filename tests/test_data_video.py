@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from e3d.data.adapters import Entry, Listing
-from e3d.data.extract import (ExtractSettings, Job, _frames_from_container, _keep_counts, extract, kept_frames,
+from e3d.data.extract import (ExtractSettings, _frames_from_container, _keep_counts, extract, kept_frames,
                               source_frame)
 from e3d.data.index import index_listing, write_index
 from e3d.data.store import FrameStore

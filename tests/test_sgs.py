@@ -10,7 +10,6 @@ import torch
 from e3d.sgs import SGSConfig, SGSConfigError, SimilarityGuidedSampling
 from e3d.sgs.sampling import (
     KERNEL_EPS,
-    apply_bins,
     distance_to_mean,
     normalise_weights,
     pack_bins,

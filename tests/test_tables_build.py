@@ -1,6 +1,5 @@
 """Builders from stage artifacts to tables, and the workflow helper's dataset resolution."""
 
-import json
 
 import pandas as pd
 import pytest

@@ -7,7 +7,6 @@ same tiny source and model are used under torchrun and after a real SIGKILL.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys

@@ -7,7 +7,7 @@ DARTS's (8 cells, 4 nodes, 16 channels) and the reading note's input (4 segments
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from e3d.darts.architect import ORDERS

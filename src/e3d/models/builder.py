@@ -7,7 +7,6 @@ T frames keeps T frames and a stride-s layer maps R to ceil(R / s): exactly what
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Callable, Iterable, Mapping
 
 import torch
