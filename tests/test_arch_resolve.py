@@ -114,16 +114,21 @@ def test_spec_commands_take_the_train_commands_references(tmp_path, repo_root):
     spec_file = repo_root / "config" / "archs" / "e3d-initial-t3.json"
     assert _same_structure(resolve_spec(f"spec:{spec_file}"), resolve_spec(str(spec_file)))
     assert _same_structure(resolve_spec("builtin:X3D-S"), get_builtin("x3d-s"))
+    from e3d.train import model_source as ms
+
+    assert resolve_spec("variant:T-3") == ms.spec_of(ms.resolve("variant:T-3"))
     search_result = tmp_path / "arch.json"
     search_result.write_text(json.dumps({"provenance": {}, "spec": get_builtin("e3d-s").to_dict()}))
     assert _same_structure(resolve_spec(f"search:{search_result}"), get_builtin("e3d-s"))
 
 
 @pytest.mark.parametrize("ref, message", [
-    ("darts:synthetic", "darts: reference"),
+    ("darts:synthetic", "darts: is not a reference kind this command takes"),
+    ("sgs:x", "sgs: is not a reference kind this command takes"),
     ("builtin:no-such-net", "no such built-in"),
     ("spec:missing.json", "spec:missing.json: no such file"),
     ("spec:", "names nothing"),
+    ("variant:Q-9", "no variant 'Q-9'"),
 ])
 def test_bad_references_name_the_problem(ref, message):
     with pytest.raises(SpecError, match=message):

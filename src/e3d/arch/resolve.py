@@ -12,9 +12,21 @@ from e3d.arch.spec import ArchSpec, SpecError
 
 # The spec-family kinds of an architecture reference (`e3d train --arch KIND:VALUE`); every command that takes a
 # spec (score, profile) accepts them too, so one reference works everywhere.
-SPEC_REFERENCE_KINDS = ("builtin", "spec", "search")
-# Kinds that name a network which is no plain spec: only the train/evaluate commands build them.
-NON_SPEC_REFERENCE_KINDS = ("darts", "sgs", "variant")
+SPEC_REFERENCE_KINDS = ("builtin", "spec", "search", "variant")
+
+
+def variant_spec(value: str) -> ArchSpec:
+    """`S-2` or `BASE/S-2` (the value of `variant:`): a paper Table 1 kernel-placement variant of X3D-S (or BASE)."""
+    from e3d.search.variants import kernel_placement_variants  # e3d.search imports e3d.arch at module level
+
+    base, _, name = value.rpartition("/")
+    try:
+        variants = kernel_placement_variants(get_builtin(base or "x3d-s"))
+    except Exception as exc:
+        raise SpecError(f"architecture variant:{value}: {exc}") from exc
+    if name not in variants:
+        raise SpecError(f"architecture variant:{value}: no variant {name!r}; Table 1 has {', '.join(variants)}")
+    return variants[name]
 
 
 def resolve_spec(text: str) -> ArchSpec:
@@ -23,9 +35,10 @@ def resolve_spec(text: str) -> ArchSpec:
     if not isinstance(text, str) or not text.strip():
         raise SpecError("empty architecture argument; give a built-in name or a spec file")
     kind, sep, value = text.partition(":")
-    if sep and kind in NON_SPEC_REFERENCE_KINDS:
-        raise SpecError(f"{text!r} is a {kind}: reference, which is no plain architecture spec; this command takes "
-                        f"{', '.join(k + ':' for k in SPEC_REFERENCE_KINDS)} references, a built-in name or a spec file")
+    if sep and kind.isidentifier() and kind not in SPEC_REFERENCE_KINDS and not Path(text).exists():
+        kinds = ", ".join(k + ":" for k in SPEC_REFERENCE_KINDS)
+        raise SpecError(f"{text!r}: {kind}: is not a reference kind this command takes; it takes {kinds} references, "
+                        "a built-in name or a spec file")
     if sep and kind in SPEC_REFERENCE_KINDS:
         text = value
         if not text.strip():
@@ -34,6 +47,8 @@ def resolve_spec(text: str) -> ArchSpec:
             raise SpecError(f"builtin:{text}: no such built-in architecture ({', '.join(builtin_names())})")
         if kind in ("spec", "search") and not Path(text).is_file():
             raise SpecError(f"{kind}:{text}: no such file")
+        if kind == "variant":
+            return variant_spec(text)
     if text.lower() in builtin_names():
         return get_builtin(text)
     path = Path(text)

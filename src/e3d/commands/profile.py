@@ -7,8 +7,8 @@ import json
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("spec", help="builtin:NAME, spec:FILE or search:ARCH.json (as `e3d train --arch`), or a bare "
-                   "built-in name (e.g. e3d-s), JSON spec file or authors'-format file")
+    p.add_argument("spec", help="builtin:NAME, spec:FILE, search:ARCH.json or variant:S-2 (as `e3d train --arch`), "
+                   "or a bare built-in name (e.g. e3d-s), JSON spec file or authors'-format file")
     p.add_argument("--resolution", type=int, default=None, help="input crop (default: the model's own)")
     p.add_argument("--frames", type=int, default=None, help="clip length (default: the model's own)")
     p.add_argument("--classes", type=int, default=400, help="number of classes of the head (default 400)")

@@ -21,7 +21,6 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-
 from e3d.arch.spec import ArchSpec
 from e3d.score.forward_common import (ConvUnits, ForwardScoreError, check_positive, conv_units_of_spec, generator,
                                       gaussian_init_, log_std_walk, randn, resolve_device)

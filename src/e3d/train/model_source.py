@@ -196,17 +196,13 @@ def _resolve_search(value: str, options: ModelOptions) -> dict[str, Any]:
 
 def _resolve_variant(value: str, options: ModelOptions) -> dict[str, Any]:
     """`variant:S-2` (or `variant:BASE/S-2`): a paper Table 1 kernel-placement variant of X3D-S (or of BASE)."""
-    from e3d.arch.builtins import get_builtin
-    from e3d.search.variants import kernel_placement_variants
+    from e3d.arch.resolve import variant_spec
+    from e3d.arch.spec import SpecError
 
-    base, _, name = value.rpartition("/")
     try:
-        variants = kernel_placement_variants(get_builtin(base or "x3d-s"))
-    except Exception as exc:
-        raise ArchRefError(f"architecture variant:{value}: {exc}") from exc
-    if name not in variants:
-        raise ArchRefError(f"architecture variant:{value}: no variant {name!r}; Table 1 has {', '.join(variants)}")
-    return _spec_record(variants[name], options)
+        return _spec_record(variant_spec(value), options)
+    except SpecError as exc:
+        raise ArchRefError(str(exc)) from exc
 
 
 def _build_spec(record: dict[str, Any], num_classes: int) -> nn.Module:
