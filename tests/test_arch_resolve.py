@@ -97,7 +97,7 @@ def test_resolves_the_spec_inside_our_artifacts(tmp_path):
 
 
 def test_table1_variants_are_trainable_model_references():
-    from e3d.search.variants import kernel_placement_variants
+    from e3d.arch.variants import kernel_placement_variants
     from e3d.train import model_source as ms
 
     record = ms.resolve("variant:T-3", ms.ModelOptions(frames=4, resolution=32))

@@ -5,7 +5,8 @@ import pytest
 from e3d.arch.spec import ArchSpec, BlockSpec, ConvSpec, HeadSpec
 from e3d.errors import E3DError
 from e3d.score.entropy import score_spec
-from e3d.search.variants import kernel_placement_variants, score_variants, split_stage4
+from e3d.arch.variants import kernel_placement_variants, split_stage4
+from e3d.search.variants import score_variants
 
 
 def x3d_s_like() -> ArchSpec:

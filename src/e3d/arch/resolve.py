@@ -8,6 +8,7 @@ from pathlib import Path
 from e3d.arch.authors_format import looks_like_authors_format, loads_authors
 from e3d.arch.builtins import builtin_names, get_builtin
 from e3d.arch.spec import ArchSpec, SpecError
+from e3d.arch.variants import kernel_placement_variants
 
 
 # The spec-family kinds of an architecture reference (`e3d train --arch KIND:VALUE`); every command that takes a
@@ -17,8 +18,6 @@ SPEC_REFERENCE_KINDS = ("builtin", "spec", "search", "variant")
 
 def variant_spec(value: str) -> ArchSpec:
     """`S-2` or `BASE/S-2` (the value of `variant:`): a paper Table 1 kernel-placement variant of X3D-S (or BASE)."""
-    from e3d.search.variants import kernel_placement_variants  # e3d.search imports e3d.arch at module level
-
     base, _, name = value.rpartition("/")
     try:
         variants = kernel_placement_variants(get_builtin(base or "x3d-s"))

@@ -4,10 +4,8 @@ benchmark select from.
 Two kinds:
 - analytic (stentr, homoentr): closed forms of the spec (e3d.score.entropy); microseconds, no randomness;
 - forward (zen, madet, forward): build the network (e3d.models) and run Gaussian forward passes; about a second per
-  candidate on a CPU for E3D-S, seeded. For the search they are wrapped by `ForwardEvaluator`, which takes FLOPs,
-  params and layers from the search's incremental analytic evaluator, skips the forward pass for candidates over a
-  budget (the search rejects those anyway), and uses the *same* seed for every candidate (common random numbers:
-  two candidates differ by architecture, not by draw, and a genome's score does not depend on evaluation order).
+  candidate on a CPU for E3D-S, seeded. The search wraps them in its own evaluator (e3d.search.evaluator: cost
+  from the incremental analytic evaluator, one seed for every candidate); this package does not import the search.
 
 Every score function has the signature fn(spec, resolution, frames, **options) -> float and raises E3DError (or
 returns -inf via `score_or_invalid`) when the score is undefined.
@@ -157,63 +155,5 @@ def score_device(name: str, options: dict | None = None) -> str:
     return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
 
 
-class ForwardEvaluator:
-    """The search's evaluator for a forward score: (score, macs, params, layers) of a genome, like
-    e3d.search.fast.Evaluator, whose cost it reuses."""
-
-    def __init__(self, space, frames: int, name: str, cost_evaluator, *, budget_macs: float = math.inf,
-                 budget_params: float = math.inf, max_layers: float = math.inf, options: dict | None = None):
-        entry = get(name)
-        if entry.kind != "forward":
-            raise UnknownScoreError(f"{name} is an analytic score; use the search's incremental evaluator")
-        self.space = space
-        self.frames = frames
-        self.name = name
-        self.cost = cost_evaluator
-        self.budget_macs = budget_macs
-        self.budget_params = budget_params
-        self.max_layers = max_layers
-        self.options = dict(options or {})
-        self.scored = 0  # forward evaluations actually run (for traces and benchmarks)
-        self._cache: dict[tuple, float] = {}
-
-    def evaluate(self, g) -> tuple[float, int, int, int]:
-        _, macs, params, layers = self.cost.evaluate(g)
-        if macs > self.budget_macs or params > self.budget_params or layers > self.max_layers:
-            return -math.inf, macs, params, layers
-        s = self._cache.get(g)
-        if s is None:
-            spec = self.space.spec_from_genome(g)
-            s = score_or_invalid(self.name, spec, self.space.resolution, self.frames, **self.options)
-            self.scored += 1
-            if len(self._cache) > 100_000:
-                self._cache.clear()
-            self._cache[g] = s
-        return s, macs, params, layers
-
-
-def make_search_evaluator(cfg, space):
-    """The evaluator the search engine uses for `cfg.score`: the incremental analytic one for stentr/homoentr, a
-    ForwardEvaluator (seeded with the search seed) for a forward score."""
-    from e3d.search.fast import Evaluator
-
-    entry = get(cfg.score)
-    if entry.kind == "analytic":
-        return Evaluator(space, cfg.frames, cfg.score, cfg.alpha_resolution, cfg.num_classes, cfg.on_parallel)
-    cost = Evaluator(space, cfg.frames, "homoentr", None, cfg.num_classes, "clamp")
-    options = {**entry.options, **check_score_options(cfg.score, getattr(cfg, "score_options", None)),
-               "seed": cfg.seed}
-    import multiprocessing
-
-    if multiprocessing.parent_process() is not None:
-        # a search worker: the pool already runs one process per core, so torch's own threads would oversubscribe
-        import torch
-
-        torch.set_num_threads(1)
-    return ForwardEvaluator(space, cfg.frames, cfg.score, cost, budget_macs=cfg.budget_macs,
-                            budget_params=math.inf if cfg.budget_params is None else cfg.budget_params,
-                            max_layers=cfg.max_layers, options=options)
-
-
-__all__ = ["REGISTRY", "ScoreEntry", "ForwardEvaluator", "UnknownScoreError", "check_score_options", "get",
-           "make_search_evaluator", "names", "register", "score", "score_device", "score_or_invalid"]
+__all__ = ["REGISTRY", "ScoreEntry", "UnknownScoreError", "check_score_options", "get", "names", "register", "score",
+           "score_device", "score_or_invalid"]

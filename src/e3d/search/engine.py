@@ -45,8 +45,9 @@ from e3d.artifacts import write_bytes_atomic
 from e3d.errors import E3DError
 from e3d.progress import Progress
 from e3d.provenance import config_digest
-from e3d.score.registry import check_score_options, make_search_evaluator
+from e3d.score.registry import check_score_options
 from e3d.score.registry import names as score_names
+from e3d.search.evaluator import make_search_evaluator
 
 STATE_VERSION = 1
 
@@ -132,7 +133,7 @@ def _evaluator(cfg: SearchConfig):
     key = config_digest(cfg.to_dict())
     if _WORKER.get("key") != key:
         space = cfg.space()
-        # analytic scores: the incremental evaluator; forward scores (zen, madet, forward): e3d.score.registry
+        # analytic scores: the incremental evaluator; forward scores (zen, madet, forward): e3d.search.evaluator
         _WORKER.update(key=key, space=space, ev=make_search_evaluator(cfg, space))
     return _WORKER["space"], _WORKER["ev"]
 

@@ -13,14 +13,39 @@ from __future__ import annotations
 import logging
 import warnings
 from collections import Counter
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 import torch
 from torch import nn
 
-from e3d.sgs.module import find_sgs
+
+@runtime_checkable
+class SGSLayer(Protocol):
+    """What the cost measurement needs of an SGS layer (e3d.sgs.module.SimilarityGuidedSampling): its number of
+    bins B, each clip's B' (of the last forward, and since a reset) and a forced output width. An interface, so
+    that the layer, which reports its measured cost at evaluation, imports this module and not the reverse."""
+
+    num_bins: int
+    last: Any  # e3d.sgs.module.SGSResult of the last forward (its .counts: each clip's B')
+
+    def forced_width(self, width: int) -> AbstractContextManager[None]: ...
+
+    def seen_counts(self) -> torch.Tensor: ...
+
+
+def find_sgs_modules(model: nn.Module) -> list[SGSLayer]:
+    return [m for m in model.modules() if isinstance(m, SGSLayer)]
+
+
+def find_sgs(model: nn.Module) -> SGSLayer:
+    """The one SGS layer of a network (one sampling stage per network, as in the authors' configs)."""
+    found = find_sgs_modules(model)
+    if len(found) != 1:
+        raise ValueError(f"expected exactly one SimilarityGuidedSampling layer in the model, found {len(found)}")
+    return found[0]
 
 
 def active_bins_histogram(counts: Iterable[int] | torch.Tensor, num_bins: int | None = None) -> dict[int, int]:

@@ -1,5 +1,8 @@
 """The SGS layer: learned embedding + the sampling core of e3d.sgs.sampling.
 
+It reports its measured cost through e3d.sgs.cost, which knows the layer only by its interface (`SGSLayer`) and
+finds it in a network (`find_sgs`).
+
 forward(x [N, C, T, H, W]) returns the tensor [N, C, B', H, W], so it drops into any sequential
 network; the per-clip bookkeeping of the last call is kept on the module (`last`), where a training or
 evaluation loop reads it (B' histogram, per-clip GFLOPs).
@@ -15,6 +18,7 @@ import torch
 from torch import nn
 
 from e3d.sgs.config import SGSConfig
+from e3d.sgs.cost import clip_cost
 from e3d.sgs.sampling import distance_to_mean, noise_floor, sample_from_distances
 
 
@@ -110,8 +114,6 @@ class SimilarityGuidedSampling(nn.Module):
             return self._histogram_columns(counts, root)
         if counts.numel() == 0:
             return {}
-        from e3d.sgs.cost import clip_cost
-
         cost = clip_cost(root, counts, input_shape)
         return {"gflops_per_view": cost.mean, "sgs": cost.summary()}
 
@@ -145,14 +147,3 @@ class SimilarityGuidedSampling(nn.Module):
         return (f"channels={self.channels}, num_bins={self.num_bins}, embed_dim={self.fc2.out_features}, "
                 f"distance={self.distance}, kernel_norm={self.kernel_norm}, boundary={self.boundary}, drop_empty_bins={self.drop_empty_bins}")
 
-
-def find_sgs_modules(model: nn.Module) -> list[SimilarityGuidedSampling]:
-    return [m for m in model.modules() if isinstance(m, SimilarityGuidedSampling)]
-
-
-def find_sgs(model: nn.Module) -> SimilarityGuidedSampling:
-    """The one SGS layer of a network (one sampling stage per network, as in the authors' configs)."""
-    found = find_sgs_modules(model)
-    if len(found) != 1:
-        raise ValueError(f"expected exactly one SimilarityGuidedSampling layer in the model, found {len(found)}")
-    return found[0]

@@ -14,43 +14,13 @@ from typing import Any, Callable, Mapping, Sequence
 import pandas as pd
 
 from e3d.artifacts import read_json, read_parquet
-from e3d.errors import E3DError
-from e3d.tables import figures
+from e3d.tables import figures, systems
 from e3d.tables.compare import compare_with_paper
 from e3d.tables.paper import load_paper_table, paper_table_meta
+from e3d.tables.stage_rows import BuildError, eval_rows, read_benchmark
 from e3d.tables.write import table_provenance, write_table
 
 Inputs = Mapping[str, Sequence[str]]
-
-
-class BuildError(E3DError, ValueError):
-    """An artifact a table needs lacks a field, or a table has nothing to show."""
-
-
-def _eval_row(path: str) -> dict[str, Any]:
-    """One trained model's multi-view evaluation, as table columns."""
-    doc = read_json(path)
-    for key in ("top1", "top5", "gflops_per_view", "views", "frames", "crop", "params"):
-        if key not in doc:
-            raise BuildError(f"{path}: evaluation metrics lack {key!r} (written by an older `e3d evaluate`?)")
-    p = Path(path)
-    return {
-        "model": p.parent.name,
-        "dataset": p.parent.parent.name,
-        "frames": int(doc["frames"]),
-        "crop_px": int(doc["crop"]),
-        "params_m": float(doc["params"]) / 1e6,
-        "gflops": float(doc["gflops_per_view"]),
-        "views": f"{doc['views']['crops']}x{doc['views']['clips']}",  # crops x clips, as Table 3's "x 3 x 10"
-        "clips_x_crops": f"{doc['views']['clips']}x{doc['views']['crops']}",  # Table 2's "2x3" header
-        "gflops_total": float(doc["gflops_total_per_video"]),
-        "top1": 100.0 * float(doc["top1"]),
-        "top5": 100.0 * float(doc["top5"]),
-    }
-
-
-def eval_rows(paths: Sequence[str]) -> pd.DataFrame:
-    return pd.DataFrame([_eval_row(p) for p in paths])
 
 
 def _require_rows(frame: pd.DataFrame, what: str) -> None:
@@ -143,19 +113,6 @@ def table3(inputs: Inputs, params: Mapping[str, Any], out: str) -> None:
     out_frame = compare_with_paper(evals[cols], load_paper_table("table3"),
                                    paper_columns=["frames", "params_m", "gflops", "views", "top1", "top5"])
     _write(out_frame, out, params, "table3")
-
-
-def read_benchmark(path: str) -> dict[str, float]:
-    """A Snakemake benchmark TSV: wall seconds (`s`) and CPU seconds (`cpu_time`) of the job."""
-    try:
-        frame = pd.read_csv(path, sep="\t")
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise BuildError(f"{path}: not a readable Snakemake benchmark file ({exc})") from exc
-    missing = [c for c in ("s", "cpu_time") if c not in frame.columns]
-    if missing or frame.empty:
-        raise BuildError(f"{path}: benchmark file lacks column(s) {missing or ['(no rows)']}")
-    last = frame.iloc[-1]  # with --benchmark-repeats the last repeat is the one whose outputs exist
-    return {"wall_time_s": float(last["s"]), "cpu_time_s": float(last["cpu_time"])}
 
 
 def search_energy_kwh(cpu_time_s: float, watts_per_core: float) -> float:
@@ -339,6 +296,4 @@ def build(name: str, inputs: Inputs, params: Mapping[str, Any], out: str) -> Non
     BUILDERS[name](inputs, params, out)
 
 # The related systems' tables (DARTS-P3D, SGS) live in their own module; `e3d tables` lists them here.
-from e3d.tables import systems as _systems  # noqa: E402  (imports this module's helpers)
-
-BUILDERS.update(_systems.BUILDERS)
+BUILDERS.update(systems.BUILDERS)

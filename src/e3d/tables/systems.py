@@ -16,6 +16,7 @@ import pandas as pd
 
 from e3d.artifacts import read_json
 from e3d.errors import E3DError
+from e3d.tables.stage_rows import eval_rows, read_benchmark
 from e3d.tables.write import table_provenance, write_table
 
 Inputs = Mapping[str, Any]
@@ -24,18 +25,6 @@ Inputs = Mapping[str, Any]
 class SystemsTableError(E3DError, ValueError):
     """An artifact the DARTS or SGS table needs is missing or lacks a field."""
 
-
-def eval_rows(paths):
-    # e3d.tables.build imports this module to register the builders: import it lazily
-    from e3d.tables.build import eval_rows as rows
-
-    return rows(paths)
-
-
-def read_benchmark(path: str) -> dict[str, float]:
-    from e3d.tables.build import read_benchmark as read
-
-    return read(path)
 
 DECIMALS = {"gflops": 4, "gflops_p05": 4, "gflops_p95": 4, "gflops_full": 4, "gflops_ratio": 3,
             "active_bins_mean": 2, "search_wall_h": 3, "search_cpu_h": 3, "search_seconds": 1}

@@ -1,0 +1,55 @@
+"""Stage artifacts read as table rows, for every builder (e3d.tables.build, e3d.tables.systems): a trained model's
+multi-view evaluation metrics and a Snakemake benchmark file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+
+from e3d.artifacts import read_json
+from e3d.errors import E3DError
+
+
+class BuildError(E3DError, ValueError):
+    """An artifact a table needs lacks a field, or a table has nothing to show."""
+
+
+def _eval_row(path: str) -> dict[str, Any]:
+    """One trained model's multi-view evaluation, as table columns."""
+    doc = read_json(path)
+    for key in ("top1", "top5", "gflops_per_view", "views", "frames", "crop", "params"):
+        if key not in doc:
+            raise BuildError(f"{path}: evaluation metrics lack {key!r} (written by an older `e3d evaluate`?)")
+    p = Path(path)
+    return {
+        "model": p.parent.name,
+        "dataset": p.parent.parent.name,
+        "frames": int(doc["frames"]),
+        "crop_px": int(doc["crop"]),
+        "params_m": float(doc["params"]) / 1e6,
+        "gflops": float(doc["gflops_per_view"]),
+        "views": f"{doc['views']['crops']}x{doc['views']['clips']}",  # crops x clips, as Table 3's "x 3 x 10"
+        "clips_x_crops": f"{doc['views']['clips']}x{doc['views']['crops']}",  # Table 2's "2x3" header
+        "gflops_total": float(doc["gflops_total_per_video"]),
+        "top1": 100.0 * float(doc["top1"]),
+        "top5": 100.0 * float(doc["top5"]),
+    }
+
+
+def eval_rows(paths: Sequence[str]) -> pd.DataFrame:
+    return pd.DataFrame([_eval_row(p) for p in paths])
+
+
+def read_benchmark(path: str) -> dict[str, float]:
+    """A Snakemake benchmark TSV: wall seconds (`s`) and CPU seconds (`cpu_time`) of the job."""
+    try:
+        frame = pd.read_csv(path, sep="\t")
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise BuildError(f"{path}: not a readable Snakemake benchmark file ({exc})") from exc
+    missing = [c for c in ("s", "cpu_time") if c not in frame.columns]
+    if missing or frame.empty:
+        raise BuildError(f"{path}: benchmark file lacks column(s) {missing or ['(no rows)']}")
+    last = frame.iloc[-1]  # with --benchmark-repeats the last repeat is the one whose outputs exist
+    return {"wall_time_s": float(last["s"]), "cpu_time_s": float(last["cpu_time"])}
