@@ -94,7 +94,9 @@ STAGE_MODULES: dict[str, tuple[str, ...]] = {
     # Tables read every stage's artifacts but import only their own code (and the paper's transcribed data,
     # covered by e3d.tables.write.paper_data_files).
     "tables": COMMON + ("tables", "commands/tables.py"),
-    "darts": COMMON + ("darts", "commands/darts_search.py", "data/sampling.py", "data/store.py"),
+    # The search reads its clips with the training stage's pixel transforms and default normalisation.
+    "darts": COMMON + ("darts", "commands/darts_search.py", "data/sampling.py", "data/store.py", "train/clips.py",
+                       "train/settings.py"),
     # The SGS layer and its measured cost: SGS models train and evaluate through the train/evaluate stages, whose
     # digests include it (MODEL_PLUGINS); the SGS table rule adds it to the tables digest.
     "sgs": COMMON + ("sgs",),

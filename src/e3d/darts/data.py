@@ -8,15 +8,12 @@ from typing import Any, Protocol, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from e3d.data.sampling import segment_indices
 from e3d.errors import E3DError
-
-# Kinetics/X3D normalisation constants: the search trains from scratch, so any fixed choice works.
-MEAN = 0.45
-STD = 0.225
+from e3d.train.clips import crop, normalize, resize_short_side, to_tensor
+from e3d.train.settings import TrainSettings
 
 
 class SearchDataError(E3DError, ValueError):
@@ -29,24 +26,20 @@ class FrameSource(Protocol):
 
 
 def to_clip_tensor(frames: np.ndarray, size: int, *, train: bool, rng: np.random.Generator | None = None) -> torch.Tensor:
-    """uint8 [T, H, W, 3] -> normalised float [3, T, size, size]: short side resized to `size` when it differs,
-    then a random (training) or centre (test) square crop."""
+    """uint8 [T, H, W, 3] -> normalised float [3, T, size, size] with the training stage's pixel transforms
+    (e3d.train.clips): short side resized to `size` when it differs, then a random (training) or centre (test)
+    square crop, normalised with the training default mean/std (the search trains from scratch, so any fixed
+    choice works; this one gives the searched and the retrained network the same pixels)."""
     if frames.ndim != 4 or frames.shape[-1] != 3:
         raise SearchDataError(f"expected frames [T, H, W, 3], got shape {frames.shape}")
-    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2).float().div_(255.0)  # [3, T, H, W]
-    h, w = x.shape[-2:]
-    if min(h, w) != size:
-        scale = size / min(h, w)
-        nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
-        x = F.interpolate(x, size=(nh, nw), mode="bilinear", align_corners=False, antialias=scale < 1)
-        h, w = nh, nw
+    x = resize_short_side(to_tensor(frames), size)
+    _, _, h, w = x.shape
     if train:
         top = int(rng.integers(0, h - size + 1))
         left = int(rng.integers(0, w - size + 1))
     else:
         top, left = (h - size) // 2, (w - size) // 2
-    x = x[:, :, top: top + size, left: left + size]
-    return (x - MEAN) / STD
+    return normalize(crop(x, top, left, size), TrainSettings.mean, TrainSettings.std)
 
 
 @dataclass(frozen=True)
