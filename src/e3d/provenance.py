@@ -11,7 +11,7 @@ import hashlib
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
 
@@ -102,7 +102,3 @@ STAGE_MODULES: dict[str, tuple[str, ...]] = {
     "sgs": COMMON + ("sgs",),
     "baselines": COMMON + ("baselines", "score", "arch", "models", "search", "tables", "commands/baselines.py"),
 }
-
-
-def iter_stage_names() -> Iterable[str]:
-    return STAGE_MODULES.keys()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ast
 import pprint
-from pathlib import Path
 from typing import Any
 
 from e3d.arch.spec import ArchSpec, BlockSpec, ConvSpec, HeadSpec, SpecError
@@ -110,12 +109,3 @@ def loads_authors(text: str, name: str = "authors", where: str = "structure") ->
         resolution, frames = data.get("image_size"), data.get("frames")
     return spec_from_authors(data, name=name, resolution=resolution if isinstance(resolution, int) else 160,
                              frames=frames if isinstance(frames, int) else 13, where=where)
-
-
-def load_authors_file(path: str | Path) -> ArchSpec:
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise SpecError(f"{path}: cannot read structure file ({exc.strerror})") from exc
-    return loads_authors(text, name=path.stem, where=str(path))

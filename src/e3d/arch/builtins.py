@@ -80,10 +80,6 @@ _REGISTRY: dict[str, Callable[[], ArchSpec]] = {
 }
 
 
-def register(name: str, factory: Callable[[], ArchSpec]) -> None:
-    _REGISTRY[name] = factory
-
-
 def builtin_names() -> list[str]:
     return sorted(_REGISTRY)
 

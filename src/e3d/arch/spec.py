@@ -171,12 +171,6 @@ class ArchSpec:
     family: str = "e3d"
 
     # ---- derived quantities shared by every reader of the spec ----
-    def block_inputs(self) -> list[int]:
-        """Input width of each super block (the previous block's output; the stem's for block 0)."""
-        widths = [self.stem.out]
-        widths.extend(b.out for b in self.blocks[:-1])
-        return widths
-
     def layer_count(self) -> int:
         """The authors' layer budget: 3 per inverted-bottleneck layer, 1 per plain conv."""
         return 2 + sum(3 * b.layers for b in self.blocks)

@@ -75,16 +75,6 @@ class SegmentClips(Dataset):
         return to_clip_tensor(frames, self.size, train=self.train, rng=rng), v.label
 
 
-class MemoryFrames:
-    """A frame source over in-memory uint8 [T, H, W, 3] arrays (tests, toy tasks)."""
-
-    def __init__(self, videos: dict[str, np.ndarray]):
-        self._videos = videos
-
-    def read_clip(self, video_id: str, indices: Sequence[int]) -> np.ndarray:
-        return self._videos[video_id][np.asarray(indices)]
-
-
 def split_halves(videos: Sequence[VideoRow], portion: float, seed: int) -> tuple[list[VideoRow], list[VideoRow]]:
     """Disjoint (weights, architecture) halves of the training videos, stratified by label, deterministic by seed."""
     if not 0.0 < portion < 1.0:

@@ -13,7 +13,7 @@ import unicodedata
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import pandas as pd
 
@@ -146,10 +146,6 @@ def check_usable(df: pd.DataFrame, summary: dict[str, Any], name: str) -> None:
         raise NoUsableVideosError(
             f"dataset {name}: none of its {summary['num_videos']} videos is usable ({reasons}); "
             f"e.g. {example.path}: {example.reason}")
-
-
-def iter_ok(df: pd.DataFrame) -> Iterable[pd.Series]:
-    return (row for _, row in df[df.status == "ok"].iterrows())
 
 
 def write_index(path: Path, df: pd.DataFrame, class_names: list[str], root: Path, provenance) -> Path:

@@ -110,7 +110,3 @@ def load_paper_table(name: str | int) -> pd.DataFrame:
     frame = _load(name).copy()
     frame.attrs["paper"] = paper_table_meta(name)
     return frame
-
-
-def load_all() -> dict[str, pd.DataFrame]:
-    return {name: load_paper_table(name) for name in PAPER_TABLES}
