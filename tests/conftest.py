@@ -4,7 +4,19 @@ from pathlib import Path
 
 import pytest
 
+from smk import shielded_path
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
+_PATH_BEFORE = os.environ.get("PATH", "")
+
+
+def pytest_configure(config):
+    """Shield every process the suite starts from a SLURM controller that does not answer (tests/smk.py NOSLURM)."""
+    os.environ["PATH"] = shielded_path(_PATH_BEFORE)
+
+
+def pytest_unconfigure(config):
+    os.environ["PATH"] = _PATH_BEFORE
 
 
 @pytest.fixture(scope="session")

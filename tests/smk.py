@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+# An `scontrol` that fails at once. The SLURM executor plugin runs `scontrol show config` (10 s timeout) whenever
+# Snakemake loads its plugins, even for a local run; on a machine where SLURM is installed but no controller
+# answers (as after the SLURM tests stop their cluster) every snakemake call would wait for it. conftest.py puts
+# this folder first on the suite's PATH; tests that talk to a real cluster take it off (slurm_client_env).
+NOSLURM = Path(__file__).resolve().parents[1] / "tools" / "noslurm"
+
+
+def shielded_path(path: str) -> str:
+    """PATH with tools/noslurm first."""
+    parts = [p for p in path.split(os.pathsep) if p and Path(p) != NOSLURM]
+    return os.pathsep.join([str(NOSLURM), *parts])
+
+
+def slurm_client_env(env: dict[str, str]) -> dict[str, str]:
+    """`env` for a process that talks to a real SLURM cluster: the real scontrol, not the shield."""
+    parts = [p for p in env.get("PATH", "").split(os.pathsep) if p and Path(p) != NOSLURM]
+    return {**env, "PATH": os.pathsep.join(parts)}
 
 # A job block; the jobs of a group job (e.g. the `data` group) are printed indented by four more spaces.
 JOB_RE = re.compile(r"^(?P<indent>(?:    )?)rule (?P<rule>[\w-]+):\n(?P<body>(?:(?P=indent)    .*\n?)*)", re.MULTILINE)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from smk import dry_run
+from smk import dry_run, slurm_client_env
 from workflow_config import copy_repo, env_for, tiny_workflow_config, write_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
@@ -72,7 +72,7 @@ def test_default_workflow_through_the_slurm_profile(cluster, tmp_path, repo_root
     # Enough optimiser steps on `tiny` that there is a checkpoint to resume from when its job is cancelled.
     cfg = tiny_workflow_config(tmp_path, models={"tiny": {"settings": {"epochs": 6, "checkpoint_every": 1}}})
     write_config(repo / "config" / "config.yaml", cfg)
-    env = {**env_for(repo, cli_env), **cluster}
+    env = slurm_client_env({**env_for(repo, cli_env), **cluster})
 
     done, cancelled = threading.Event(), []
     state_dir = tmp_path / "work" / "train_state" / "synthetic" / "tiny"

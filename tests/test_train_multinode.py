@@ -24,6 +24,7 @@ import torch
 
 from e3d.train import checkpoint
 from e3d.train.launch import LaunchError, slurm_torchrun_args, torchrun_args
+from smk import slurm_client_env
 from test_train import HERE as DRIVER
 from test_train import _driver, _env, _weights
 
@@ -203,7 +204,7 @@ def two_node_cluster():
 @pytest.mark.slurm
 def test_a_two_node_slurm_step_launches_the_same_training(two_node_cluster, one_node, tmp_path, cli_env):
     cfg = _driver(tmp_path, "run", settings=SETTINGS, record=RECORD)
-    env = {**_env(cli_env), **two_node_cluster}
+    env = slurm_client_env({**_env(cli_env), **two_node_cluster})
     name = f"e3d-mn-{os.getpid()}"
     # The README's multi-node command, with the test driver in place of `-m e3d.cli train ...`.
     node_cmd = (f"ARGS=$(python -m e3d.train.launch --torchrun-args --port {_free_port()}) && echo \"$ARGS\" && "

@@ -213,6 +213,16 @@ def stop(base: Path = DEFAULT_DIR) -> None:
             pidfile.unlink(missing_ok=True)
     # A previous state dir would resurrect old jobs.
     shutil.rmtree(base / "state", ignore_errors=True)
+    _unlink_system_config(base)
+
+
+def _unlink_system_config(base: Path) -> None:
+    """Remove the /etc/slurm links to this cluster's configuration, leaving /etc/slurm as start() found it: left in
+    place, they point every SLURM client (Snakemake's SLURM plugin too) at a controller that is gone."""
+    for name in ("slurm.conf", "gres.conf"):
+        link = Path("/etc/slurm") / name
+        if link.is_symlink() and Path(os.readlink(link)).parent == base:
+            link.unlink()
 
 
 def main() -> int:
