@@ -8,11 +8,10 @@ import json
 
 import pandas as pd
 import pytest
-import yaml
 
 from smk import run_locally
+from workflow_config import TINY_EVALUATE, TINY_TRAIN_SETTINGS, tiny_data, tiny_dirs, tiny_spec_ref, write_config
 
-from test_train_cli import TINY_SPEC
 
 pytestmark = pytest.mark.slow
 
@@ -20,33 +19,24 @@ pytestmark = pytest.mark.slow
 
 
 def tiny_config(tmp_path):
-    spec = tmp_path / "tiny.json"
-    spec.write_text(json.dumps(TINY_SPEC))
+    spec = tiny_spec_ref(tmp_path)
     cfg = {
-        "work_dir": str(tmp_path / "work"), "logs_dir": str(tmp_path / "logs"), "results_dir": str(tmp_path / "res"),
-        "data": {"threads": 2, "datasets": {"synthetic": {
-            "format": "synthetic",
-            "synth": {"classes": 2, "clips_per_class": 5, "min_side": 32, "max_side": 40, "min_seconds": 0.6,
-                      "max_seconds": 1.0},
-            "extract": {"short_side": 32, "shards": 1},
-        }}},
+        **tiny_dirs(tmp_path),
+        "data": tiny_data(threads=2, synth={"clips_per_class": 5}),
         "models": {
-            "tiny": {"arch": f"spec:{spec}", "act": "relu"},
-            "tiny-sgs": {"arch": f"spec:{spec}", "act": "relu", "sgs": {"stage": 0}},
+            "tiny": {"arch": spec, "act": "relu"},
+            "tiny-sgs": {"arch": spec, "act": "relu", "sgs": {"stage": 0}},
             "darts-synthetic": {"arch": "darts:synthetic", "settings": {"frames": 4}},
         },
-        "train": {"settings": {"epochs": 1, "batch_size": 2, "frames": 4, "crop": 24, "num_workers": 0,
-                               "checkpoint_every": 0}},
-        "evaluate": {"views": "center", "clips": 2, "batch_size": 4, "single_frame_control": False},
+        "train": {"settings": {**TINY_TRAIN_SETTINGS, "checkpoint_every": 0}},
+        "evaluate": {**TINY_EVALUATE, "clips": 2},
         "darts": {"datasets": ["synthetic"], "compare": ["tiny"],
                   "synthetic": {"channels": 2, "layers": 3, "steps": 2, "multiplier": 2, "segments": 2,
                                 "frames_per_segment": 2, "size": 16, "batch_size": 2, "epochs": 1, "max_videos": 0,
                                 "bn_batches": 1}},
         "sgs": {"models": ["tiny-sgs"]},
     }
-    path = tmp_path / "cfg.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
+    return write_config(tmp_path / "cfg.yaml", cfg)
 
 
 def test_darts_and_sgs_tables_end_to_end(tmp_path, repo_root, cli_env):

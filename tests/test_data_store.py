@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
+from workflow_config import tiny_synth
 
 from e3d.artifacts import ArtifactError, read_parquet_provenance
 from e3d.data.extract import ExtractSettings, extract, resized_size, shard_of
@@ -16,8 +17,9 @@ from e3d.data.sampling import random_clip_indices, uniform_clip_indices
 from e3d.data.store import FrameStore, FrameStoreError
 from e3d.data.synth import SynthSettings, write_dataset
 
-TINY = SynthSettings(classes=2, clips_per_class=3, min_side=32, max_side=48, min_seconds=1, max_seconds=2,
-                     min_fps=12, max_fps=20, webm_fraction=0.4)
+# The workflow tests' synthetic set, a little longer and more varied (frame rates, webm share).
+TINY = SynthSettings(**tiny_synth(clips_per_class=3, max_side=48, min_seconds=1, max_seconds=2, min_fps=12, max_fps=20,
+                                  webm_fraction=0.4))
 
 
 @pytest.fixture(scope="module")

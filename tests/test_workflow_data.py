@@ -4,9 +4,9 @@ import subprocess
 import sys
 
 import pytest
-import yaml
 
 from smk import run_locally
+from workflow_config import tiny_data, tiny_dirs, write_config
 
 from e3d.data.store import FrameStore
 
@@ -16,18 +16,10 @@ pytestmark = pytest.mark.slow
 
 
 def tiny_config(tmp_path, quality=85):
-    cfg = {
-        "work_dir": str(tmp_path / "work"), "logs_dir": str(tmp_path / "logs"), "results_dir": str(tmp_path / "res"),
-        "data": {"threads": 2, "datasets": {"synthetic": {
-            "format": "synthetic",
-            "synth": {"classes": 2, "clips_per_class": 3, "min_side": 32, "max_side": 40, "min_seconds": 1,
-                      "max_seconds": 1.5},
-            "extract": {"short_side": 24, "shards": 2, "quality": quality},
-        }}},
-    }
-    path = tmp_path / f"tiny-{quality}.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
+    cfg = {**tiny_dirs(tmp_path),
+           "data": tiny_data(threads=2, synth={"clips_per_class": 3, "min_seconds": 1, "max_seconds": 1.5},
+                             extract={"short_side": 24, "shards": 2, "quality": quality})}
+    return write_config(tmp_path / f"tiny-{quality}.yaml", cfg)
 
 
 def test_synth_index_extract_then_nothing_reruns(tmp_path, repo_root, cli_env):

@@ -15,6 +15,7 @@ import yaml
 
 from smk import dry_run, planned_jobs, snakemake
 from test_data_index import make_video
+from workflow_config import TINY_EVALUATE, TINY_TRAIN_SETTINGS, tiny_data, tiny_dirs, tiny_spec_ref, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -94,31 +95,20 @@ def test_default_config_k400_fails_at_once_saying_how_to_configure(tmp_path, rep
 
 
 def tiny_config(tmp_path: Path, train: bool) -> Path:
-    from test_train_cli import TINY_SPEC
-
-    spec = tmp_path / "tiny.json"
-    spec.write_text(json.dumps(TINY_SPEC))
     run = {"budget_gflops": 1.9, "max_layers": 83, "resolution": 160, "frames": 13, "iterations": 400, "population": 16}
     cfg = {
-        "work_dir": str(tmp_path / "work"), "logs_dir": str(tmp_path / "logs"), "results_dir": str(tmp_path / "res"),
-        "data": {"threads": 2, "datasets": {"synthetic": {
-            "format": "synthetic",
-            "synth": {"classes": 2, "clips_per_class": 4, "min_side": 32, "max_side": 40, "min_seconds": 0.6,
-                      "max_seconds": 1.0},
-            "extract": {"short_side": 32, "shards": 1}}}},
+        **tiny_dirs(tmp_path),
+        "data": tiny_data(threads=2),
         "search": {"threads": 1, "lanes": 4, "sync_every": 100, "topk": 2,
                    "runs": {"s": run, "s_homoentr": {**run, "score": "homoentr"}},
                    "x3d_kernel_variants": {"enabled": train}},
-        "models": {"tiny": {"arch": f"spec:{spec}", "act": "relu"}, "tiny-s": {"arch": "search:s", "act": "relu"}},
+        "models": {"tiny": {"arch": tiny_spec_ref(tmp_path), "act": "relu"}, "tiny-s": {"arch": "search:s", "act": "relu"}},
         "train": {"datasets": ["synthetic"], "models": ["tiny", "tiny-s"] if train else ["tiny"],
-                  "settings": {"epochs": 1, "batch_size": 2, "frames": 4, "crop": 24, "num_workers": 0,
-                               "checkpoint_every": 2}},
-        "evaluate": {"views": "center", "clips": 1, "batch_size": 4, "single_frame_control": False},
+                  "settings": dict(TINY_TRAIN_SETTINGS)},
+        "evaluate": dict(TINY_EVALUATE),
         "tables": {"table4_runs": ["s"], "table12_runs": ["s"], "table13": False, "search_device": "test CPU"},
     }
-    path = tmp_path / "cfg.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
+    return write_config(tmp_path / "cfg.yaml", cfg)
 
 
 def _run_and_check_report(tmp_path, repo_root, cli_env, targets, train):

@@ -9,29 +9,20 @@ import yaml
 
 from smk import run_locally
 from test_train_cli import TINY_SPEC
+from workflow_config import TINY_TRAIN_SETTINGS, tiny_data, tiny_dirs, tiny_spec_ref, write_config
 
 pytestmark = pytest.mark.slow
 
 
 def tiny_config(tmp_path, **train_over):
-    spec = tmp_path / "tiny.json"
-    spec.write_text(json.dumps(TINY_SPEC))
     cfg = {
-        "work_dir": str(tmp_path / "work"), "logs_dir": str(tmp_path / "logs"), "results_dir": str(tmp_path / "res"),
-        "data": {"threads": 2, "datasets": {"synthetic": {
-            "format": "synthetic",
-            "synth": {"classes": 2, "clips_per_class": 4, "min_side": 32, "max_side": 40, "min_seconds": 0.6,
-                      "max_seconds": 1.0},
-            "extract": {"short_side": 32, "shards": 1},
-        }}},
-        "models": {"tiny": {"arch": f"spec:{spec}", "act": "relu"}},
-        "train": {"settings": {"epochs": 1, "batch_size": 2, "frames": 4, "crop": 24, "num_workers": 0,
-                               "checkpoint_every": 2}, **train_over},
+        **tiny_dirs(tmp_path),
+        "data": tiny_data(threads=2),
+        "models": {"tiny": {"arch": tiny_spec_ref(tmp_path), "act": "relu"}},
+        "train": {"settings": dict(TINY_TRAIN_SETTINGS), **train_over},
         "evaluate": {"views": "lcr", "clips": 2, "batch_size": 4},
     }
-    path = tmp_path / "cfg.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
+    return write_config(tmp_path / "cfg.yaml", cfg)
 
 
 def test_dry_run_declares_gpu_resources_and_launches_torchrun(tmp_path, repo_root, cli_env):
@@ -129,7 +120,6 @@ def test_init_checkpoint_trains_from_it_and_replacing_it_retrains(tmp_path, repo
     import torch
 
     from smk import dry_run
-    from test_train_cli import TINY_SPEC
 
     from e3d.arch.spec import spec_from_dict
     from e3d.models import build_model

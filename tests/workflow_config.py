@@ -1,4 +1,5 @@
-"""A tiny version of the default workflow (same DAG shape, minutes -> seconds) for end-to-end tests,
+"""A tiny version of the default workflow (same DAG shape, minutes -> seconds) for end-to-end tests, the pieces it is
+made of (for tests that run part of the workflow: tiny_dirs, tiny_data, tiny_spec_ref, TINY_TRAIN_SETTINGS, ...),
 and a copy of the repository that tests may edit (code digests, raw videos) without touching the checkout."""
 
 from __future__ import annotations
@@ -23,32 +24,56 @@ COPIED = ("Snakefile", "workflow", "config", "profiles", "src", "envs", "require
           "tests")
 
 
+# The synthetic dataset every workflow test starts from: 2 classes x 4 clips of 32-40 px, 0.6-1 s.
+TINY_SYNTH = {"classes": 2, "clips_per_class": 4, "min_side": 32, "max_side": 40, "min_seconds": 0.6, "max_seconds": 1.0}
+TINY_EXTRACT = {"short_side": 32, "shards": 1}
+# One tiny epoch, small clips, no DataLoader workers.
+TINY_TRAIN_SETTINGS = {"epochs": 1, "batch_size": 2, "frames": 4, "crop": 24, "num_workers": 0, "checkpoint_every": 2}
+TINY_EVALUATE = {"views": "center", "clips": 1, "batch_size": 4, "single_frame_control": False}
+
+
+def tiny_dirs(base: Path) -> dict:
+    """work/, logs/ and results (res/) under `base`."""
+    return {"work_dir": str(base / "work"), "logs_dir": str(base / "logs"), "results_dir": str(base / "res")}
+
+
+def tiny_synth(**overrides) -> dict:
+    """TINY_SYNTH with some values changed."""
+    return {**TINY_SYNTH, **overrides}
+
+
+def tiny_data(threads: int = 1, synth: dict | None = None, extract: dict | None = None) -> dict:
+    """The `data` section: the tiny synthetic dataset only (synth/extract: values that differ from TINY_*)."""
+    return {"threads": threads, "datasets": {"synthetic": {
+        "format": "synthetic", "synth": tiny_synth(**(synth or {})), "extract": {**TINY_EXTRACT, **(extract or {})}}}}
+
+
+def tiny_spec_ref(base: Path) -> str:
+    """`spec:FILE` of TINY_SPEC, written to base/tiny_spec.json once (rewriting it would give the train job a newer
+    input)."""
+    spec = base / "tiny_spec.json"
+    if not spec.exists():
+        spec.write_text(json.dumps(TINY_SPEC))
+    return f"spec:{spec}"
+
+
 def tiny_workflow_config(base: Path, **overrides) -> dict:
     """The default workflow at toy scale: 2 classes x 4 clips, S/M/L searches of a few hundred iterations,
     two one-epoch models (a fixed tiny spec and the S search's result), and the training-free baselines (Figure 4,
     Figure 3 on three sampled models, Table 7's searches of two candidates) with one-epoch trainings."""
-    spec = base / "tiny_spec.json"
-    if not spec.exists():  # rewriting it would give the train job a newer input
-        spec.write_text(json.dumps(TINY_SPEC))
     run = {"max_layers": 83, "resolution": 160, "frames": 13, "iterations": 300, "population": 16}
     cfg = {
-        "work_dir": str(base / "work"), "logs_dir": str(base / "logs"), "results_dir": str(base / "res"),
-        "data": {"threads": 1, "datasets": {"synthetic": {
-            "format": "synthetic",
-            "synth": {"classes": 2, "clips_per_class": 4, "min_side": 32, "max_side": 40, "min_seconds": 0.6,
-                      "max_seconds": 1.0},
-            "extract": {"short_side": 32, "shards": 1}}}},
+        **tiny_dirs(base),
+        "data": tiny_data(),
         "search": {"threads": 1, "lanes": 4, "sync_every": 100, "topk": 2,
                    "runs": {"s": {**run, "budget_gflops": 1.9},
                             "m": {**run, "budget_gflops": 4.7, "resolution": 224, "frames": 16},
                             "l": {**run, "budget_gflops": 18.3, "max_layers": 167, "resolution": 312, "frames": 16}},
                    "x3d_kernel_variants": {"enabled": False}},
-        "models": {"tiny": {"arch": f"spec:{spec}", "act": "relu"},
+        "models": {"tiny": {"arch": tiny_spec_ref(base), "act": "relu"},
                    "tiny-s": {"arch": "search:s", "act": "relu"}},
-        "train": {"datasets": ["synthetic"], "models": ["tiny", "tiny-s"],
-                  "settings": {"epochs": 1, "batch_size": 2, "frames": 4, "crop": 24, "num_workers": 0,
-                               "checkpoint_every": 2}},
-        "evaluate": {"views": "center", "clips": 1, "batch_size": 4, "single_frame_control": False},
+        "train": {"datasets": ["synthetic"], "models": ["tiny", "tiny-s"], "settings": dict(TINY_TRAIN_SETTINGS)},
+        "evaluate": dict(TINY_EVALUATE),
         "tables": {"table4_runs": ["s", "m", "l"], "table12_runs": ["s"], "table13": False,
                    "search_device": "test CPU"},
         # Figure 4 on two small widths, Figure 3 on three sampled models, Table 7's three scores for a couple of
