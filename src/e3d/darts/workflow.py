@@ -14,6 +14,7 @@ import shlex
 from typing import Any
 
 from e3d.errors import E3DError
+from e3d.layout import Layout
 from e3d.train.workflow import register_entry_wrapper, register_workflow_ref
 
 KIND = "darts"
@@ -32,14 +33,10 @@ def named_inputs(input: Any) -> dict[str, list[str]]:
     return out
 
 
-def genotype_path(work: str, dataset: str) -> str:
-    return f"{work}/darts/{dataset}/genotype.json"
-
-
 def _workflow_ref(value: str, config: dict[str, Any]) -> tuple[str | None, str]:
     if not value:
         raise DartsConfigError("models: `arch: darts:DATASET` needs the dataset whose search result to retrain")
-    path = genotype_path(config["work_dir"], value)
+    path = Layout.from_config(config).darts_genotype(value)
     return path, f"{KIND}:{path}"
 
 
@@ -73,9 +70,7 @@ class DartsConfig:
     """The `darts` section (with `data`, `models`, `train`) as darts.smk needs it."""
 
     def __init__(self, config: dict[str, Any]):
-        self.work = config["work_dir"]
-        self.results = config["results_dir"]
-        self.logs = config["logs_dir"]
+        self.layout = Layout.from_config(config)
         self.cfg = config["darts"]
         self.data = config["data"]["datasets"]
         self.models: dict[str, dict[str, Any]] = config["models"]
@@ -111,7 +106,7 @@ class DartsConfig:
                 f"darts.datasets names {dataset!r}, which data.datasets does not configure: add it with its root, "
                 f"e.g. --config 'data={{\"datasets\": {{\"{dataset}\": {{\"format\": \"{dataset}\", \"root\": "
                 f"\"/path/to/{dataset}\", \"split\": 1}}}}}}'")
-        return f"{self.work}/data/{dataset}/frames/manifest.json"
+        return self.layout.frames_manifest(dataset)
 
     # -- the table --------------------------------------------------------------------------------------------
     def darts_models(self, dataset: str) -> list[str]:
@@ -125,7 +120,7 @@ class DartsConfig:
                 if not str(self.models[m]["arch"]).startswith(f"{KIND}:") and self.models[m].get("sgs") is None]
 
     def evals(self, dataset: str, models: list[str]) -> list[str]:
-        return [f"{self.work}/eval/{dataset}/{m}/multiview.metrics.json" for m in models]
+        return [self.layout.eval_metrics(dataset, m) for m in models]
 
     def table_inputs(self, dataset: str) -> dict[str, list[str]]:
         darts = self.darts_models(dataset)
@@ -137,9 +132,9 @@ class DartsConfig:
         return {
             "darts_evals": self.evals(dataset, darts),
             "evals": self.evals(dataset, self.compare_models()),
-            "genotype": [genotype_path(self.work, dataset)],
-            "darts_benchmark": [f"{self.logs}/darts/{dataset}.benchmark.tsv"],
-            "search_benchmarks": [f"{self.logs}/search/{r}.benchmark.tsv" for r in runs],
+            "genotype": [self.layout.darts_genotype(dataset)],
+            "darts_benchmark": [self.layout.darts_benchmark(dataset)],
+            "search_benchmarks": [self.layout.search_benchmark(r) for r in runs],
         }
 
     def _search_run(self, model: str) -> str | None:
@@ -157,7 +152,7 @@ class DartsConfig:
     def targets(self) -> list[str]:
         out = []
         for ds in self.datasets:
-            out += [genotype_path(self.work, ds), f"{self.work}/darts/{ds}/metrics.parquet"]
+            out += [self.layout.darts_genotype(ds), self.layout.darts_metrics(ds)]
             if self.darts_models(ds):
-                out.append(f"{self.results}/table_darts_{ds}.csv")
+                out.append(self.layout.result(f"table_darts_{ds}", "csv"))
         return out

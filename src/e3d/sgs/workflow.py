@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from e3d.errors import E3DError
+from e3d.layout import Layout
 from e3d.train.workflow import register_entry_wrapper
 
 KEY = "sgs"
@@ -35,8 +36,7 @@ class SGSConfig:
     """The `sgs` section (with `models`, `train`) as sgs.smk needs it."""
 
     def __init__(self, config: dict[str, Any]):
-        self.work = config["work_dir"]
-        self.results = config["results_dir"]
+        self.layout = Layout.from_config(config)
         self.cfg = config["sgs"]
         self.models: dict[str, dict[str, Any]] = config["models"]
         self.datasets = list(self.cfg["datasets"]) if self.cfg.get("datasets") is not None \
@@ -78,9 +78,9 @@ class SGSConfig:
 
     def evals(self, dataset: str) -> dict[str, list[str]]:
         pairs = self.pairs()
-        path = f"{self.work}/eval/{dataset}/{{}}/multiview.metrics.json"
         bases = list(dict.fromkeys(pairs.values()))
-        return {"base_evals": [path.format(m) for m in bases], "sgs_evals": [path.format(m) for m in pairs]}
+        return {"base_evals": [self.layout.eval_metrics(dataset, m) for m in bases],
+                "sgs_evals": [self.layout.eval_metrics(dataset, m) for m in pairs]}
 
     def table_params(self, dataset: str) -> dict[str, Any]:
         return {"dataset": dataset, "pairs": self.pairs()}
@@ -88,4 +88,4 @@ class SGSConfig:
     def targets(self) -> list[str]:
         if not self.sgs_models:
             return []
-        return [f"{self.results}/table_sgs_{ds}.csv" for ds in self.datasets]
+        return [self.layout.result(f"table_sgs_{ds}", "csv") for ds in self.datasets]

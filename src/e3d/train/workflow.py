@@ -10,6 +10,7 @@ import json
 import shlex
 from typing import Any, Callable
 
+from e3d.layout import Layout
 from e3d.train.settings import TrainSettings
 
 # Model sources outside the spec family (kept free of torch: the rule files import this at DAG build).
@@ -51,7 +52,7 @@ class TrainConfig:
     def __init__(self, config: dict[str, Any]):
         load_plugins()
         self.config = config
-        self.work = config["work_dir"]
+        self.layout = Layout.from_config(config)
         self.train = config["train"]
         # a copy: other stages add the models they derive (add_models) without changing config["models"]
         self.models: dict[str, dict[str, Any]] = dict(config["models"])
@@ -106,7 +107,7 @@ class TrainConfig:
         if kind in WORKFLOW_REFS:
             return WORKFLOW_REFS[kind][0](value, self.config)
         if kind == "search":
-            path = f"{self.work}/search/{value}/arch.json"
+            path = self.layout.search_arch(value)
             return path, f"search:{path}"
         if kind == "spec":
             return value, ref
@@ -181,9 +182,9 @@ class TrainConfig:
         out = []
         for ds in datasets or self.train["datasets"]:
             for m in self.trained:
-                out += [f"{self.work}/eval/{ds}/{m}/{k}.metrics.json" for k in self.eval_kinds]
+                out += [self.layout.eval_metrics(ds, m, k) for k in self.eval_kinds]
                 if self.profiled(m):
-                    out.append(f"{self.work}/profile/{ds}/{m}/profile.json")
+                    out.append(self.layout.profile(ds, m))
         return out
 
 
