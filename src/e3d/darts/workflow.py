@@ -1,10 +1,10 @@
 """Helpers for workflow/rules/darts.smk: which datasets are searched, each search's settings, the models entries
 that retrain a searched network (`arch: darts:DATASET`), and the inputs of results/table_darts_{dataset}.csv.
 
-Also registers `darts:DATASET` with the training stage's workflow (e3d.train.workflow): the train job of such a
-models entry depends on {work_dir}/darts/DATASET/genotype.json and an optional `darts:` block of the entry
-(channels, layers, stem_stride, dropout) widens/deepens the retrained network. No torch here: rule files import
-this while Snakemake builds the DAG.
+Also the training stage's hooks for the darts model kind (declared in e3d.model_kinds): the train job of a
+models entry `arch: darts:DATASET` depends on {work_dir}/darts/DATASET/genotype.json, and an optional `darts:`
+block of the entry (channels, layers, stem_stride, dropout) widens/deepens the retrained network. No torch here:
+rule files import this while Snakemake builds the DAG.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 from e3d.errors import E3DError
 from e3d.layout import Layout
-from e3d.train.workflow import register_entry_wrapper, register_workflow_ref
+from e3d.model_kinds import parse_reference
 
 KIND = "darts"
 
@@ -33,33 +33,31 @@ def named_inputs(input: Any) -> dict[str, list[str]]:
     return out
 
 
-def _workflow_ref(value: str, config: dict[str, Any]) -> tuple[str | None, str]:
+def workflow_ref(value: str, config: dict[str, Any]) -> tuple[str | None, str]:
+    """`arch: darts:DATASET` -> the dataset's searched genotype (a dependency of the train job)."""
     if not value:
         raise DartsConfigError("models: `arch: darts:DATASET` needs the dataset whose search result to retrain")
     path = Layout.from_config(config).darts_genotype(value)
     return path, f"{KIND}:{path}"
 
 
-def _wrap(ref: str, block: dict[str, Any], config: dict[str, Any]) -> str:
-    kind, _, path = ref.partition(":")
+def wrap_entry(ref: str, block: dict[str, Any], config: dict[str, Any]) -> str:
+    """A models entry's `darts:` block (retraining overrides) -> the JSON form of its darts: reference."""
+    kind, path = parse_reference(ref)
     if kind != KIND:
         raise DartsConfigError(f"models: a `darts:` block applies to `arch: darts:DATASET` entries, not {ref!r}")
     options = {k: v for k, v in block.items() if v is not None}
     return f"{KIND}:" + json.dumps({"genotype": path, **options}, sort_keys=True) if options else ref
 
 
-register_workflow_ref(KIND, _workflow_ref, profile=False)  # no spec: the profile rule counts specs
-register_entry_wrapper(KIND, _wrap, profile=False)
-
-
 def model_family(arch: str) -> str:
     """How a table names where a model comes from: DARTS-P3D, E3D (searched), or the built-in's family."""
-    kind, _, value = str(arch).partition(":")
+    kind, value = parse_reference(arch)
     if kind == KIND:
         return "DARTS-P3D"
     if kind == "search":
         return "E3D (searched)"
-    name = (value if kind == "builtin" else arch).lower()
+    name = (value if kind == "builtin" else str(arch)).lower()
     for prefix, family in (("e3d", "E3D"), ("x3d", "X3D"), ("movinet", "MoViNet")):
         if name.startswith(prefix):
             return family
@@ -117,7 +115,7 @@ class DartsConfig:
         if self.cfg.get("compare") is not None:
             return list(self.cfg["compare"])
         return [m for m in self.trained
-                if not str(self.models[m]["arch"]).startswith(f"{KIND}:") and self.models[m].get("sgs") is None]
+                if parse_reference(self.models[m]["arch"])[0] != KIND and self.models[m].get("sgs") is None]
 
     def evals(self, dataset: str, models: list[str]) -> list[str]:
         return [self.layout.eval_metrics(dataset, m) for m in models]
@@ -138,7 +136,7 @@ class DartsConfig:
         }
 
     def _search_run(self, model: str) -> str | None:
-        kind, _, value = str(self.models[model]["arch"]).partition(":")
+        kind, value = parse_reference(self.models[model]["arch"])
         return value if kind == "search" else None
 
     def table_params(self, dataset: str) -> dict[str, Any]:

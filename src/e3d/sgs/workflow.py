@@ -1,9 +1,9 @@
 """Helpers for workflow/rules/sgs.smk: which models entries carry SGS, the model each is compared with, and the
 inputs of results/table_sgs_{dataset}.csv.
 
-Also registers the models-entry block `sgs:` with the training stage's workflow (e3d.train.workflow): an entry
-`{arch: BASE_REF, sgs: {settings}}` trains the base architecture with one SGS layer inserted, through the ordinary
-train rule. No torch here: rule files import this while Snakemake builds the DAG.
+Also the training stage's hook for the models-entry block `sgs:` (the sgs model kind, declared in
+e3d.model_kinds): an entry `{arch: BASE_REF, sgs: {settings}}` trains the base architecture with one SGS layer
+inserted, through the ordinary train rule. No torch here: rule files import this while Snakemake builds the DAG.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from typing import Any
 
 from e3d.errors import E3DError
 from e3d.layout import Layout
-from e3d.train.workflow import register_entry_wrapper
 
 KEY = "sgs"
 # What must agree between an SGS model and its base for the comparison to isolate SGS.
@@ -24,12 +23,9 @@ class SGSWorkflowError(E3DError, ValueError):
     """An SGS model without a base to compare with, or a bad `sgs.bases` entry."""
 
 
-def _wrap(ref: str, block: dict[str, Any], config: dict[str, Any]) -> str:
+def wrap_entry(ref: str, block: dict[str, Any], config: dict[str, Any]) -> str:
+    """A models entry's `sgs:` block -> the sgs: reference that inserts the layer into the entry's `arch:`."""
     return f"{KEY}:" + json.dumps({"base": ref, "sgs": dict(block)}, sort_keys=True)
-
-
-# The profile rule counts the base spec at full length: the measured per-view cost is in the evaluation.
-register_entry_wrapper(KEY, _wrap, profile=False)
 
 
 class SGSConfig:

@@ -16,6 +16,7 @@ from typing import Any
 
 from e3d.errors import E3DError
 from e3d.layout import Layout
+from e3d.model_kinds import parse_reference
 from e3d.tables.report import FLOPS_CONVENTION
 from e3d.train.workflow import profiled
 
@@ -95,7 +96,7 @@ class TablesConfig:
         """{search run: the first trained model built from it}."""
         out: dict[str, str] = {}
         for m in self.trained:
-            kind, _, value = str(self.models[m]["arch"]).partition(":")
+            kind, value = parse_reference(self.models[m]["arch"])
             if kind == "search" and value in runs and value not in out:
                 out[value] = m
         return out
