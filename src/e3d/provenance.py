@@ -13,6 +13,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from e3d.model_kinds import code_modules
+
 PACKAGE_ROOT = Path(__file__).resolve().parent
 
 
@@ -74,11 +76,11 @@ def stage_code_digest(stage: str) -> str:
 # The modules each stage's outputs depend on. Shared infrastructure (artifacts, provenance,
 # config) is deliberately included: a change in how artifacts are written changes every artifact.
 COMMON = ("__init__.py", "artifacts.py", "provenance.py")
-# The code that builds the networks training and evaluation run besides specs: the PyTorch builder and the model
-# sources registered through e3d.train.model_source (DARTS-P3D's discrete network and TSN sampler, SGS). The DARTS
-# search itself (search, architect, config, run) is not among them: searching again reruns what it changes.
-MODEL_PLUGINS = ("models", "darts/model_source.py", "darts/workflow.py", "darts/network.py", "darts/cells.py",
-                 "darts/ops.py", "darts/genotype.py", "darts/segments.py", "darts/space.py", "darts/data.py", "sgs")
+# The code that builds the networks training and evaluation run, besides the train and arch code: each model kind's
+# modules as e3d.model_kinds declares them (the PyTorch spec builder, DARTS-P3D's discrete network and TSN sampler,
+# SGS) and that table itself. The DARTS search (search, architect, config, run) is not among them: searching again
+# reruns what it changes.
+MODEL_PLUGINS = code_modules()
 STAGE_MODULES: dict[str, tuple[str, ...]] = {
     "data": COMMON + ("data", "commands/synth.py", "commands/index.py", "commands/extract.py"),
     # Training reads clips from the frame store (data) and builds the network from a spec (arch).

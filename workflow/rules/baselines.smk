@@ -11,11 +11,11 @@ TRAINING.add_models(BASELINES.train_models())
 
 rule fig4_forward_vs_analytic:
     output:
-        png=report(f"{RESULTS}/{FIG4_STEM}.png", caption="../report/fig4_forward_vs_analytic.rst",
+        png=report(LAYOUT.result(FIG4_STEM, "png"), caption="../report/fig4_forward_vs_analytic.rst",
                    category="Figures", subcategory="Figure 4", labels={"figure": "Figure 4"}),
-        csv=f"{RESULTS}/{FIG4_STEM}.csv",
-        meta=f"{RESULTS}/{FIG4_STEM}.meta.json",
-        summary=f"{RESULTS}/fig4_summary.csv",
+        csv=LAYOUT.result(FIG4_STEM, "csv"),
+        meta=LAYOUT.result(FIG4_STEM, "meta.json"),
+        summary=LAYOUT.result("fig4_summary", "csv"),
     params:
         args=BASELINES.fig4_args(),
         repeats=BASELINES.fig4["repeats"],
@@ -34,8 +34,8 @@ rule fig4_forward_vs_analytic:
 
 rule fig3_sample:
     output:
-        models=f"{BASELINES.fig3_dir()}/models.parquet",
-        specs=[BASELINES.fig3_spec(m) for m in BASELINES.fig3_models()],
+        models=f"{LAYOUT.fig3_dir()}/models.parquet",
+        specs=[LAYOUT.fig3_spec(m) for m in BASELINES.fig3_models()],
     params:
         args=BASELINES.fig3_sample_args(),
         code=code_digest_param("baselines"),
@@ -52,12 +52,12 @@ rule fig3_correlation:
         models=rules.fig3_sample.output.models,
         evals=lambda w: BASELINES.fig3_evals(w.dataset),
     output:
-        png=report(f"{RESULTS}/{FIG3_STEM}_{{dataset}}.png", caption="../report/fig3_correlation.rst",
+        png=report(LAYOUT.result(f"{FIG3_STEM}_{{dataset}}", "png"), caption="../report/fig3_correlation.rst",
                    category="Figures", subcategory="Figure 3", labels={"figure": "Figure 3", "dataset": "{dataset}"}),
-        csv=f"{RESULTS}/{FIG3_STEM}_{{dataset}}.csv",
-        meta=f"{RESULTS}/{FIG3_STEM}_{{dataset}}.meta.json",
+        csv=LAYOUT.result(f"{FIG3_STEM}_{{dataset}}", "csv"),
+        meta=LAYOUT.result(f"{FIG3_STEM}_{{dataset}}", "meta.json"),
         # the per-method charts, the scatter and the correlations as Parquet, beside the sampled models
-        corr=f"{BASELINES.fig3_dir()}/{{dataset}}/fig3_correlations.parquet",
+        corr=f"{LAYOUT.fig3_dir()}/{{dataset}}/fig3_correlations.parquet",
     params:
         accuracy=lambda w, input: BASELINES.fig3_accuracy_args(list(input.evals)),
         args=BASELINES.fig3_correlate_args(),

@@ -1,5 +1,6 @@
 # Shared helpers for all rule files. Each rule file appends its final products to ALL_TARGETS.
 from e3d.data.workflow import ensure_interpreter_on_path
+from e3d.layout import Layout
 from e3d.provenance import stage_code_digest
 
 # `.venv/bin/snakemake` runs without the venv activated: make `e3d` in rules resolve to this installation.
@@ -9,6 +10,8 @@ ALL_TARGETS = []
 WORK = config["work_dir"]
 RESULTS = config["results_dir"]
 LOGS = config["logs_dir"]
+# Every path a rule writes and another reads (see e3d.layout); logs only one rule names stay spelled in that rule.
+LAYOUT = Layout.from_config(config)
 
 
 wildcard_constraints:

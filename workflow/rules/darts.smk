@@ -12,16 +12,16 @@ rule darts_search:
     input:
         store=lambda w: DARTS.store(w.dataset),
     output:
-        genotype=f"{WORK}/darts/{{dataset}}/genotype.json",
-        metrics=f"{WORK}/darts/{{dataset}}/metrics.parquet",
+        genotype=LAYOUT.darts_genotype("{dataset}"),
+        metrics=LAYOUT.darts_metrics("{dataset}"),
     params:
         cfg=lambda w: DARTS.settings(w.dataset),
         args=lambda w: DARTS.search_args(w.dataset),
         code=code_digest_param("darts"),
     log:
-        f"{LOGS}/darts/{{dataset}}.log",
+        LAYOUT.darts_log("{dataset}"),
     benchmark:
-        f"{LOGS}/darts/{{dataset}}.benchmark.tsv"
+        LAYOUT.darts_benchmark("{dataset}")
     threads: config["train"]["resources"]["cpus"]
     resources:
         **TRAINING.resources(),
@@ -36,10 +36,10 @@ rule table_darts:
     input:
         unpack(lambda w: DARTS.table_inputs(w.dataset)),
     output:
-        csv=f"{RESULTS}/table_darts_{{dataset}}.csv",
-        html=f"{RESULTS}/table_darts_{{dataset}}.html",
-        parquet=f"{RESULTS}/table_darts_{{dataset}}.parquet",
-        meta=f"{RESULTS}/table_darts_{{dataset}}.meta.json",
+        csv=LAYOUT.result("table_darts_{dataset}", "csv"),
+        html=LAYOUT.result("table_darts_{dataset}", "html"),
+        parquet=LAYOUT.result("table_darts_{dataset}", "parquet"),
+        meta=LAYOUT.result("table_darts_{dataset}", "meta.json"),
     params:
         args=lambda w, input: TABLES.cli_args(named_inputs(input), DARTS.table_params(w.dataset)),
         code=code_digest(*STAGE_MODULES["tables"]),

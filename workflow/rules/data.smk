@@ -17,10 +17,10 @@ for _name in [n for n in DATA.datasets if DATA.is_generated(n)]:
         name:
             f"synth_{_name}"
         output:
-            manifest=f"{WORK}/raw/{_name}/synth.json",
-            train=f"{WORK}/raw/{_name}/annotations/train.csv",
-            val=f"{WORK}/raw/{_name}/annotations/validate.csv",
-            classes=f"{WORK}/raw/{_name}/classes.txt",
+            manifest=LAYOUT.synth_manifest(_name),
+            train=f"{LAYOUT.raw_dir(_name)}/annotations/train.csv",
+            val=f"{LAYOUT.raw_dir(_name)}/annotations/validate.csv",
+            classes=f"{LAYOUT.raw_dir(_name)}/classes.txt",
             videos=DATA.video_files(_name),
         params:
             cfg=DATA.synth_slice(_name),
@@ -45,8 +45,8 @@ rule index:
         annotations=lambda wildcards: DATA.index_inputs(wildcards.dataset),
         videos=lambda wildcards: DATA.video_files(wildcards.dataset),
     output:
-        index=f"{WORK}/data/{{dataset}}/index.parquet",
-        summary=f"{WORK}/data/{{dataset}}/index_summary.json",
+        index=LAYOUT.index("{dataset}"),
+        summary=LAYOUT.index_summary("{dataset}"),
     params:
         cfg=lambda wildcards: DATA.index_slice(wildcards.dataset),
         args=lambda wildcards: DATA.index_args(wildcards.dataset),
@@ -73,9 +73,9 @@ for _name in DATA.datasets:
         name:
             f"extract_{_name}"
         input:
-            index=f"{WORK}/data/{_name}/index.parquet",
+            index=LAYOUT.index(_name),
         output:
-            manifest=f"{WORK}/data/{_name}/frames/manifest.json",
+            manifest=LAYOUT.frames_manifest(_name),
             shards=DATA.shard_paths(_name),
         params:
             cfg=DATA.datasets[_name]["extract"],
@@ -98,6 +98,6 @@ for _name in DATA.datasets:
             "e3d extract --index {input.index} --root {params.root:q} --out {params.out:q}"
             " --threads {threads} {params.flags} > {log} 2>&1"
 
-    ALL_TARGETS.append(f"{WORK}/data/{_name}/index.parquet")
+    ALL_TARGETS.append(LAYOUT.index(_name))
     if DATA.source(_name) == "frames":  # `source: video` reads the videos: no frame store unless a stage asks
-        ALL_TARGETS.append(f"{WORK}/data/{_name}/frames/manifest.json")
+        ALL_TARGETS.append(LAYOUT.frames_manifest(_name))

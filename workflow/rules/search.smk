@@ -15,19 +15,19 @@ wildcard_constraints:
 
 rule search:
     output:
-        arch=f"{WORK}/search/{{run}}/arch.json",
-        topk=f"{WORK}/search/{{run}}/topk.json",
-        trace=f"{WORK}/search/{{run}}/trace.parquet",
+        arch=LAYOUT.search_arch("{run}"),
+        topk=LAYOUT.search_file("{run}", "topk.json"),
+        trace=LAYOUT.search_trace("{run}"),
     log:
-        f"{LOGS}/search/{{run}}.log",
+        LAYOUT.search_log("{run}"),
     benchmark:
-        f"{LOGS}/search/{{run}}.benchmark.tsv"
+        LAYOUT.search_benchmark("{run}")
     threads: SEARCH["threads"]
     params:
         cfg=lambda wc: SEARCH_RUNS[wc.run],
         shared={k: SEARCH[k] for k in ("lanes", "sync_every", "topk")},
         args=lambda wc: search_cli_args(SEARCH, wc.run, SEARCH_RUNS),
-        state=lambda wc: f"{WORK}/search/.state/{wc.run}",
+        state=lambda wc: LAYOUT.search_state(wc.run),
         # a forward score (zen, madet) also runs the PyTorch builder: its edits rerun those searches, not all
         code=lambda wc: code_digest_param(search_code_stage(SEARCH_RUNS[wc.run])),
     conda:
@@ -39,7 +39,7 @@ rule search:
 
 rule x3d_kernel_variants:
     output:
-        f"{WORK}/search/x3d_kernel_variants.json",
+        LAYOUT.kernel_variants(),
     log:
         f"{LOGS}/search/x3d_kernel_variants.log",
     params:
@@ -52,7 +52,7 @@ rule x3d_kernel_variants:
         "--resolution {params.cfg[resolution]} --frames {params.cfg[frames]} --classes {params.cfg[classes]} > {log} 2>&1"
 
 
-ALL_TARGETS.extend(expand(f"{WORK}/search/{{run}}/{{f}}", run=sorted(SEARCH["runs"]),
-                          f=["arch.json", "topk.json", "trace.parquet"]))
+ALL_TARGETS.extend(LAYOUT.search_file(run, f) for run in sorted(SEARCH["runs"])
+                   for f in ["arch.json", "topk.json", "trace.parquet"])
 if SEARCH["x3d_kernel_variants"]["enabled"]:
-    ALL_TARGETS.append(f"{WORK}/search/x3d_kernel_variants.json")
+    ALL_TARGETS.append(LAYOUT.kernel_variants())

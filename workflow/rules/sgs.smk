@@ -13,10 +13,10 @@ rule table_sgs:
     input:
         unpack(lambda w: SGS.evals(w.dataset)),
     output:
-        csv=f"{RESULTS}/table_sgs_{{dataset}}.csv",
-        html=f"{RESULTS}/table_sgs_{{dataset}}.html",
-        parquet=f"{RESULTS}/table_sgs_{{dataset}}.parquet",
-        meta=f"{RESULTS}/table_sgs_{{dataset}}.meta.json",
+        csv=LAYOUT.result("table_sgs_{dataset}", "csv"),
+        html=LAYOUT.result("table_sgs_{dataset}", "html"),
+        parquet=LAYOUT.result("table_sgs_{dataset}", "parquet"),
+        meta=LAYOUT.result("table_sgs_{dataset}", "meta.json"),
     params:
         args=lambda w, input: TABLES.cli_args(named_inputs(input), SGS.table_params(w.dataset)),
         code=code_digest(*STAGE_MODULES["tables"], *STAGE_MODULES["sgs"]),

@@ -17,7 +17,7 @@ TABLE_SHELL = "e3d tables {params.name} --out {params.out} {params.args} > {log}
 
 rule table1_kernels:
     input:
-        variants=f"{WORK}/search/x3d_kernel_variants.json",
+        variants=LAYOUT.kernel_variants(),
         evals=lambda w: TABLES.variant_evals(w.dataset),
     output:
         **TABLES.table_outputs(report, "table1_kernels_{dataset}", "table1_kernels", "Table 1",
@@ -86,7 +86,7 @@ rule table3:
 rule table4_search_cost:
     input:
         archs=TABLES.archs(TABLES.runs("table4_runs")),
-        benchmarks=TABLES.benchmarks(TABLES.runs("table4_runs"), LOGS),
+        benchmarks=TABLES.benchmarks(TABLES.runs("table4_runs")),
         evals=lambda w: TABLES.search_evals(TABLES.search_cost_dataset, "table4_runs"),
     output:
         **TABLES.table_outputs(report, "table4_search_cost", "table4_search_cost", "Table 4", {"table": "Table 4"}),
@@ -187,7 +187,7 @@ rule table13_inference:
 
 rule fig2_accuracy_vs_scores:
     input:
-        variants=f"{WORK}/search/x3d_kernel_variants.json",
+        variants=LAYOUT.kernel_variants(),
         evals=lambda w: TABLES.variant_evals(w.dataset),
     output:
         **TABLES.figure_outputs(report, "fig2_accuracy_vs_scores_{dataset}", "fig2_accuracy_vs_scores", "Figure 2",
@@ -234,7 +234,7 @@ rule fig5_accuracy_vs_gflops:
 
 rule search_traces:
     input:
-        traces=[f"{WORK}/search/{r}/trace.parquet" for r in sorted(TABLES.search_runs)],
+        traces=TABLES.traces(),
     output:
         **TABLES.figure_outputs(report, "search_traces", "search_traces", "Search traces", {"figure": "Search traces"}),
     params:

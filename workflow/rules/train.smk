@@ -17,9 +17,9 @@ rule train:
         clips=lambda w: DATA.clip_input(w.dataset),
         arch=lambda w: TRAINING.arch_inputs(w.model),
     output:
-        model=f"{WORK}/train/{{dataset}}/{{model}}/model.pt",
-        metrics=f"{WORK}/train/{{dataset}}/{{model}}/metrics.parquet",
-        arch=f"{WORK}/train/{{dataset}}/{{model}}/arch.json",
+        model=LAYOUT.train_file("{dataset}", "{model}", "model.pt"),
+        metrics=LAYOUT.train_file("{dataset}", "{model}", "metrics.parquet"),
+        arch=LAYOUT.train_file("{dataset}", "{model}", "arch.json"),
     params:
         source=lambda w, input: DATA.clip_args(w.dataset, input.clips),
         settings=lambda w: TRAINING.settings_arg(w.dataset, w.model),
@@ -29,7 +29,7 @@ rule train:
         init=lambda w: TRAINING.init_digest(w.model),
         precision=config["train"]["precision"],
         # Resumable state lives outside the declared outputs: Snakemake deletes those before a rerun.
-        state=lambda w: f"{WORK}/train_state/{w.dataset}/{w.model}",
+        state=lambda w: LAYOUT.train_state(w.dataset, w.model),
         code=code_digest_param("train"),
     log:
         f"{LOGS}/train/{{dataset}}/{{model}}.log",
@@ -55,8 +55,8 @@ rule evaluate:
         clips=lambda w: DATA.clip_input(w.dataset),
         model=rules.train.output.model,
     output:
-        scores=f"{WORK}/eval/{{dataset}}/{{model}}/{{eval_kind}}.scores.parquet",
-        metrics=f"{WORK}/eval/{{dataset}}/{{model}}/{{eval_kind}}.metrics.json",
+        scores=LAYOUT.eval_scores("{dataset}", "{model}", "{eval_kind}"),
+        metrics=LAYOUT.eval_metrics("{dataset}", "{model}", "{eval_kind}"),
     params:
         source=lambda w, input: DATA.clip_args(w.dataset, input.clips),
         cfg={k: config["evaluate"][k] for k in ("split", "batch_size")},
@@ -81,7 +81,7 @@ rule profile:
     input:
         arch=rules.train.output.arch,
     output:
-        f"{WORK}/profile/{{dataset}}/{{model}}/profile.json",
+        LAYOUT.profile("{dataset}", "{model}"),
     params:
         latency="--latency" if config["evaluate"]["latency"] else "",
         code=code_digest_param("evaluate"),

@@ -9,11 +9,11 @@ from e3d.arch.authors_format import looks_like_authors_format, loads_authors
 from e3d.arch.builtins import builtin_names, get_builtin
 from e3d.arch.spec import ArchSpec, SpecError
 from e3d.arch.variants import kernel_placement_variants
+from e3d.model_kinds import kind_named, parse_reference, undeclared_kind
 
-
-# The spec-family kinds of an architecture reference (`e3d train --arch KIND:VALUE`); every command that takes a
-# spec (score, profile) accepts them too, so one reference works everywhere.
-SPEC_REFERENCE_KINDS = ("builtin", "spec", "search", "variant")
+# The spec-family kinds of an architecture reference (`e3d train --arch KIND:VALUE`, declared in e3d.model_kinds);
+# every command that takes a spec (score, profile) accepts them too, so one reference works everywhere.
+SPEC_REFERENCE_KINDS = tuple(kind_named("spec").resolvers)
 
 
 def variant_spec(value: str) -> ArchSpec:
@@ -33,12 +33,13 @@ def resolve_spec(text: str) -> ArchSpec:
     (case-insensitive), else a path to a JSON spec, one of our artifacts or an authors'-format file (auto-detected)."""
     if not isinstance(text, str) or not text.strip():
         raise SpecError("empty architecture argument; give a built-in name or a spec file")
-    kind, sep, value = text.partition(":")
-    if sep and kind.isidentifier() and kind not in SPEC_REFERENCE_KINDS and not Path(text).exists():
+    kind, value = parse_reference(text)
+    foreign = kind if kind is not None and kind not in SPEC_REFERENCE_KINDS else undeclared_kind(text)
+    if foreign and not Path(text).exists():
         kinds = ", ".join(k + ":" for k in SPEC_REFERENCE_KINDS)
-        raise SpecError(f"{text!r}: {kind}: is not a reference kind this command takes; it takes {kinds} references, "
-                        "a built-in name or a spec file")
-    if sep and kind in SPEC_REFERENCE_KINDS:
+        raise SpecError(f"{text!r}: {foreign}: is not a reference kind this command takes; it takes {kinds} "
+                        "references, a built-in name or a spec file")
+    if kind in SPEC_REFERENCE_KINDS:
         text = value
         if not text.strip():
             raise SpecError(f"architecture reference {kind}: names nothing")

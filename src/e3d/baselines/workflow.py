@@ -17,6 +17,7 @@ from typing import Any
 
 from e3d.baselines.correlation import model_name
 from e3d.errors import E3DError
+from e3d.layout import Layout
 from e3d.score.registry import check_score_options
 from e3d.tables.workflow import TablesConfig
 
@@ -36,8 +37,7 @@ class BaselinesConfig:
     """The `baselines` section (with `search`, `models`, `tables`) as the rule file needs it."""
 
     def __init__(self, config: dict[str, Any]):
-        self.work = config["work_dir"]
-        self.results = config["results_dir"]
+        self.layout = Layout.from_config(config)
         self.cfg = config["baselines"]
         self.seed = int(config["seed"])
         self.configured_runs = config["search"]["runs"]
@@ -116,10 +116,10 @@ class BaselinesConfig:
         return [model_name(i) for i in range(self.fig3["n"])] if self.fig3["enabled"] else []
 
     def fig3_dir(self) -> str:
-        return f"{self.work}/baselines/fig3"
+        return self.layout.fig3_dir()
 
     def fig3_spec(self, model: str) -> str:
-        return f"{self.fig3_dir()}/specs/{model}.json"
+        return self.layout.fig3_spec(model)
 
     def train_models(self) -> dict[str, dict[str, Any]]:
         """The models the studies train: each Figure 3 sample (its spec file, the short schedule) and each Table 7
@@ -134,7 +134,7 @@ class BaselinesConfig:
 
     def evals(self, dataset: str, models: list[str]) -> list[str]:
         data = self.data_name(dataset)
-        return [f"{self.work}/eval/{data}/{m}/multiview.metrics.json" for m in models]
+        return [self.layout.eval_metrics(data, m) for m in models]
 
     def fig3_evals(self, dataset: str | None = None) -> list[str]:
         return self.evals(dataset or self.fig3_dataset, self.fig3_models())
@@ -149,7 +149,7 @@ class BaselinesConfig:
         return [self.table7_run(s) for s in self.table7["scores"]]
 
     def table7_archs(self) -> list[str]:
-        return [f"{self.work}/search/{r}/arch.json" for r in self.table7_runs()]
+        return [self.layout.search_arch(r) for r in self.table7_runs()]
 
     def table7_evals(self, dataset: str | None = None) -> list[str]:
         models = [self.table7_model(s) for s in self.table7["scores"]]
@@ -207,9 +207,9 @@ class BaselinesConfig:
     def targets(self) -> list[str]:
         out = []
         if self.fig4["enabled"]:
-            out.append(f"{self.results}/{FIG4_STEM}.png")
+            out.append(self.layout.result(FIG4_STEM, "png"))
         if self.fig3["enabled"]:
-            out.append(f"{self.results}/{FIG3_STEM}_{self.fig3_dataset}.png")
+            out.append(self.layout.result(f"{FIG3_STEM}_{self.fig3_dataset}", "png"))
         if self.table7["enabled"]:
-            out.append(f"{self.results}/{TABLE7_STEM}_{self.table7_dataset}.csv")
+            out.append(self.layout.result(f"{TABLE7_STEM}_{self.table7_dataset}", "csv"))
         return out

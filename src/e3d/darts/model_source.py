@@ -1,7 +1,7 @@
 """The searched DARTS-P3D network as a model source of the training stage: `darts:GENOTYPE.json` (or a JSON
 reference with retraining overrides) -> a model record that rebuilds the discrete network from scratch, and
 the TSN clip sampler its clips need (K segments x F frames: one snippet per segment, random offset in training,
-centred at test). Registered with e3d.train.model_source on import."""
+centred at test). Declared as a model kind in e3d.model_kinds."""
 
 from __future__ import annotations
 
@@ -11,9 +11,7 @@ from typing import Any
 from torch import nn
 
 from e3d.data.sampling import SegmentSampler
-from e3d.train.model_source import (
-    ArchRefError, ModelOptions, register_builder, register_clip_sampler, register_resolver,
-)
+from e3d.train.model_source import ArchRefError, ModelOptions
 
 KIND = "darts"
 SAMPLER = "segments"
@@ -90,7 +88,3 @@ def segment_sampler(params: dict[str, Any]) -> SegmentSampler:
     except (KeyError, TypeError, ValueError) as exc:
         raise ArchRefError(f"segment clip sampler: bad parameters {params} ({exc!r})") from exc
 
-
-register_resolver(KIND, resolve_darts)
-register_builder(KIND, build_darts)
-register_clip_sampler(SAMPLER, segment_sampler)

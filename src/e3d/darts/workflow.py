@@ -1,10 +1,10 @@
 """Helpers for workflow/rules/darts.smk: which datasets are searched, each search's settings, the models entries
 that retrain a searched network (`arch: darts:DATASET`), and the inputs of results/table_darts_{dataset}.csv.
 
-Also registers `darts:DATASET` with the training stage's workflow (e3d.train.workflow): the train job of such a
-models entry depends on {work_dir}/darts/DATASET/genotype.json and an optional `darts:` block of the entry
-(channels, layers, stem_stride, dropout) widens/deepens the retrained network. No torch here: rule files import
-this while Snakemake builds the DAG.
+Also the training stage's hooks for the darts model kind (declared in e3d.model_kinds): the train job of a
+models entry `arch: darts:DATASET` depends on {work_dir}/darts/DATASET/genotype.json, and an optional `darts:`
+block of the entry (channels, layers, stem_stride, dropout) widens/deepens the retrained network. No torch here:
+rule files import this while Snakemake builds the DAG.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ import shlex
 from typing import Any
 
 from e3d.errors import E3DError
-from e3d.train.workflow import register_entry_wrapper, register_workflow_ref
+from e3d.layout import Layout
+from e3d.model_kinds import parse_reference
 
 KIND = "darts"
 
@@ -32,37 +33,31 @@ def named_inputs(input: Any) -> dict[str, list[str]]:
     return out
 
 
-def genotype_path(work: str, dataset: str) -> str:
-    return f"{work}/darts/{dataset}/genotype.json"
-
-
-def _workflow_ref(value: str, config: dict[str, Any]) -> tuple[str | None, str]:
+def workflow_ref(value: str, config: dict[str, Any]) -> tuple[str | None, str]:
+    """`arch: darts:DATASET` -> the dataset's searched genotype (a dependency of the train job)."""
     if not value:
         raise DartsConfigError("models: `arch: darts:DATASET` needs the dataset whose search result to retrain")
-    path = genotype_path(config["work_dir"], value)
+    path = Layout.from_config(config).darts_genotype(value)
     return path, f"{KIND}:{path}"
 
 
-def _wrap(ref: str, block: dict[str, Any], config: dict[str, Any]) -> str:
-    kind, _, path = ref.partition(":")
+def wrap_entry(ref: str, block: dict[str, Any], config: dict[str, Any]) -> str:
+    """A models entry's `darts:` block (retraining overrides) -> the JSON form of its darts: reference."""
+    kind, path = parse_reference(ref)
     if kind != KIND:
         raise DartsConfigError(f"models: a `darts:` block applies to `arch: darts:DATASET` entries, not {ref!r}")
     options = {k: v for k, v in block.items() if v is not None}
     return f"{KIND}:" + json.dumps({"genotype": path, **options}, sort_keys=True) if options else ref
 
 
-register_workflow_ref(KIND, _workflow_ref, profile=False)  # no spec: the profile rule counts specs
-register_entry_wrapper(KIND, _wrap, profile=False)
-
-
 def model_family(arch: str) -> str:
     """How a table names where a model comes from: DARTS-P3D, E3D (searched), or the built-in's family."""
-    kind, _, value = str(arch).partition(":")
+    kind, value = parse_reference(arch)
     if kind == KIND:
         return "DARTS-P3D"
     if kind == "search":
         return "E3D (searched)"
-    name = (value if kind == "builtin" else arch).lower()
+    name = (value if kind == "builtin" else str(arch)).lower()
     for prefix, family in (("e3d", "E3D"), ("x3d", "X3D"), ("movinet", "MoViNet")):
         if name.startswith(prefix):
             return family
@@ -73,9 +68,7 @@ class DartsConfig:
     """The `darts` section (with `data`, `models`, `train`) as darts.smk needs it."""
 
     def __init__(self, config: dict[str, Any]):
-        self.work = config["work_dir"]
-        self.results = config["results_dir"]
-        self.logs = config["logs_dir"]
+        self.layout = Layout.from_config(config)
         self.cfg = config["darts"]
         self.data = config["data"]["datasets"]
         self.models: dict[str, dict[str, Any]] = config["models"]
@@ -111,7 +104,7 @@ class DartsConfig:
                 f"darts.datasets names {dataset!r}, which data.datasets does not configure: add it with its root, "
                 f"e.g. --config 'data={{\"datasets\": {{\"{dataset}\": {{\"format\": \"{dataset}\", \"root\": "
                 f"\"/path/to/{dataset}\", \"split\": 1}}}}}}'")
-        return f"{self.work}/data/{dataset}/frames/manifest.json"
+        return self.layout.frames_manifest(dataset)
 
     # -- the table --------------------------------------------------------------------------------------------
     def darts_models(self, dataset: str) -> list[str]:
@@ -122,10 +115,10 @@ class DartsConfig:
         if self.cfg.get("compare") is not None:
             return list(self.cfg["compare"])
         return [m for m in self.trained
-                if not str(self.models[m]["arch"]).startswith(f"{KIND}:") and self.models[m].get("sgs") is None]
+                if parse_reference(self.models[m]["arch"])[0] != KIND and self.models[m].get("sgs") is None]
 
     def evals(self, dataset: str, models: list[str]) -> list[str]:
-        return [f"{self.work}/eval/{dataset}/{m}/multiview.metrics.json" for m in models]
+        return [self.layout.eval_metrics(dataset, m) for m in models]
 
     def table_inputs(self, dataset: str) -> dict[str, list[str]]:
         darts = self.darts_models(dataset)
@@ -137,13 +130,13 @@ class DartsConfig:
         return {
             "darts_evals": self.evals(dataset, darts),
             "evals": self.evals(dataset, self.compare_models()),
-            "genotype": [genotype_path(self.work, dataset)],
-            "darts_benchmark": [f"{self.logs}/darts/{dataset}.benchmark.tsv"],
-            "search_benchmarks": [f"{self.logs}/search/{r}.benchmark.tsv" for r in runs],
+            "genotype": [self.layout.darts_genotype(dataset)],
+            "darts_benchmark": [self.layout.darts_benchmark(dataset)],
+            "search_benchmarks": [self.layout.search_benchmark(r) for r in runs],
         }
 
     def _search_run(self, model: str) -> str | None:
-        kind, _, value = str(self.models[model]["arch"]).partition(":")
+        kind, value = parse_reference(self.models[model]["arch"])
         return value if kind == "search" else None
 
     def table_params(self, dataset: str) -> dict[str, Any]:
@@ -157,7 +150,7 @@ class DartsConfig:
     def targets(self) -> list[str]:
         out = []
         for ds in self.datasets:
-            out += [genotype_path(self.work, ds), f"{self.work}/darts/{ds}/metrics.parquet"]
+            out += [self.layout.darts_genotype(ds), self.layout.darts_metrics(ds)]
             if self.darts_models(ds):
-                out.append(f"{self.results}/table_darts_{ds}.csv")
+                out.append(self.layout.result(f"table_darts_{ds}", "csv"))
         return out

@@ -10,6 +10,8 @@ import shlex
 import sys
 from typing import Any
 
+from e3d.layout import Layout
+
 
 def ensure_interpreter_on_path() -> None:
     """Put the running interpreter's bin directory first on PATH.
@@ -33,7 +35,7 @@ class DataConfig:
     """The `data` config section as the rule file needs it."""
 
     def __init__(self, config: dict[str, Any]):
-        self.work = config["work_dir"]
+        self.layout = Layout.from_config(config)
         self.datasets: dict[str, dict[str, Any]] = config["data"]["datasets"]
         self.threads: int = config["data"]["threads"]
 
@@ -43,7 +45,7 @@ class DataConfig:
         return ds["format"] == "synthetic" and not ds["root"]
 
     def root(self, name: str) -> str:
-        return f"{self.work}/raw/{name}" if self.is_generated(name) else self.datasets[name]["root"]
+        return self.layout.raw_dir(name) if self.is_generated(name) else self.datasets[name]["root"]
 
     def synth_slice(self, name: str) -> dict[str, Any]:
         return self.datasets[name]["synth"]
@@ -63,7 +65,7 @@ class DataConfig:
 
     def index_inputs(self, name: str) -> list[str]:
         if self.is_generated(name):
-            return [f"{self.work}/raw/{name}/synth.json"]
+            return [self.layout.synth_manifest(name)]
         ds = self.datasets[name]
         # annotation files are inputs, so editing them re-indexes
         return [p for p in (ds["annotations"], ds["classes"]) if p]
@@ -92,8 +94,8 @@ class DataConfig:
         """The file train/evaluate jobs read clips through: the frame store's manifest, or for `source: video`
         the index (the extract job is then not needed)."""
         if self.source(name) == "video":
-            return f"{self.work}/data/{name}/index.parquet"
-        return f"{self.work}/data/{name}/frames/manifest.json"
+            return self.layout.index(name)
+        return self.layout.frames_manifest(name)
 
     def clip_args(self, name: str, clip_input: str) -> str:
         """`e3d train`/`e3d evaluate` flags for that source; the extract settings make the video source read the
@@ -107,7 +109,7 @@ class DataConfig:
 
     def shard_paths(self, name: str) -> list[str]:
         n = self.datasets[name]["extract"]["shards"]
-        return [f"{self.work}/data/{name}/frames/shard-{i:05d}.parquet" for i in range(n)]
+        return [self.layout.frames_shard(name, i) for i in range(n)]
 
 
 VIDEO_SUFFIXES = (".mp4", ".webm", ".avi", ".mkv", ".mov", ".m4v")

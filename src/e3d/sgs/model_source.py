@@ -2,7 +2,7 @@
 
 Reference: `sgs:{"base": BASE_REF, "sgs": {SGS settings}}` (what the workflow makes of a models entry with an
 `sgs:` block). The record keeps the base model's own record, so evaluation rebuilds exactly the base network
-plus the layer. Registered with e3d.train.model_source on import.
+plus the layer. Declared as a model kind in e3d.model_kinds.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 from torch import nn
 
-from e3d.train.model_source import ArchRefError, ModelOptions, register_builder, register_resolver, resolve
+from e3d.train.model_source import ArchRefError, ModelOptions, resolve
 
 KIND = "sgs"
 
@@ -60,6 +60,3 @@ def build_sgs(record: dict[str, Any], num_classes: int) -> nn.Module:
     return build_sgs_model(spec_from_dict(base["spec"]), num_classes, SGSConfig.from_dict(record["sgs"]),
                            **base.get("build_options", {}))
 
-
-register_resolver(KIND, resolve_sgs)
-register_builder(KIND, build_sgs)

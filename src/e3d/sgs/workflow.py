@@ -1,9 +1,9 @@
 """Helpers for workflow/rules/sgs.smk: which models entries carry SGS, the model each is compared with, and the
 inputs of results/table_sgs_{dataset}.csv.
 
-Also registers the models-entry block `sgs:` with the training stage's workflow (e3d.train.workflow): an entry
-`{arch: BASE_REF, sgs: {settings}}` trains the base architecture with one SGS layer inserted, through the ordinary
-train rule. No torch here: rule files import this while Snakemake builds the DAG.
+Also the training stage's hook for the models-entry block `sgs:` (the sgs model kind, declared in
+e3d.model_kinds): an entry `{arch: BASE_REF, sgs: {settings}}` trains the base architecture with one SGS layer
+inserted, through the ordinary train rule. No torch here: rule files import this while Snakemake builds the DAG.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from e3d.errors import E3DError
-from e3d.train.workflow import register_entry_wrapper
+from e3d.layout import Layout
 
 KEY = "sgs"
 # What must agree between an SGS model and its base for the comparison to isolate SGS.
@@ -23,20 +23,16 @@ class SGSWorkflowError(E3DError, ValueError):
     """An SGS model without a base to compare with, or a bad `sgs.bases` entry."""
 
 
-def _wrap(ref: str, block: dict[str, Any], config: dict[str, Any]) -> str:
+def wrap_entry(ref: str, block: dict[str, Any], config: dict[str, Any]) -> str:
+    """A models entry's `sgs:` block -> the sgs: reference that inserts the layer into the entry's `arch:`."""
     return f"{KEY}:" + json.dumps({"base": ref, "sgs": dict(block)}, sort_keys=True)
-
-
-# The profile rule counts the base spec at full length: the measured per-view cost is in the evaluation.
-register_entry_wrapper(KEY, _wrap, profile=False)
 
 
 class SGSConfig:
     """The `sgs` section (with `models`, `train`) as sgs.smk needs it."""
 
     def __init__(self, config: dict[str, Any]):
-        self.work = config["work_dir"]
-        self.results = config["results_dir"]
+        self.layout = Layout.from_config(config)
         self.cfg = config["sgs"]
         self.models: dict[str, dict[str, Any]] = config["models"]
         self.datasets = list(self.cfg["datasets"]) if self.cfg.get("datasets") is not None \
@@ -78,9 +74,9 @@ class SGSConfig:
 
     def evals(self, dataset: str) -> dict[str, list[str]]:
         pairs = self.pairs()
-        path = f"{self.work}/eval/{dataset}/{{}}/multiview.metrics.json"
         bases = list(dict.fromkeys(pairs.values()))
-        return {"base_evals": [path.format(m) for m in bases], "sgs_evals": [path.format(m) for m in pairs]}
+        return {"base_evals": [self.layout.eval_metrics(dataset, m) for m in bases],
+                "sgs_evals": [self.layout.eval_metrics(dataset, m) for m in pairs]}
 
     def table_params(self, dataset: str) -> dict[str, Any]:
         return {"dataset": dataset, "pairs": self.pairs()}
@@ -88,4 +84,4 @@ class SGSConfig:
     def targets(self) -> list[str]:
         if not self.sgs_models:
             return []
-        return [f"{self.results}/table_sgs_{ds}.csv" for ds in self.datasets]
+        return [self.layout.result(f"table_sgs_{ds}", "csv") for ds in self.datasets]

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from e3d.errors import E3DError
+from e3d.layout import Layout
+from e3d.model_kinds import parse_reference
 from e3d.tables.report import FLOPS_CONVENTION
 from e3d.train.workflow import profiled
 
@@ -42,8 +44,7 @@ class TablesConfig:
     """The `tables` section (with `data`, `search`, `train`, `models`, `evaluate`) as the rule file needs it."""
 
     def __init__(self, config: dict[str, Any]):
-        self.work = config["work_dir"]
-        self.results = config["results_dir"]
+        self.layout = Layout.from_config(config)
         self.cfg = config["tables"]
         self.data = config["data"]["datasets"]
         self.search_runs = config["search"]["runs"]
@@ -89,13 +90,13 @@ class TablesConfig:
 
     def evals(self, dataset: str, models: list[str] | None = None) -> list[str]:
         data = self.data_name(dataset)
-        return [f"{self.work}/eval/{data}/{m}/multiview.metrics.json" for m in (self.trained if models is None else models)]
+        return [self.layout.eval_metrics(data, m) for m in (self.trained if models is None else models)]
 
     def run_models(self, runs: list[str]) -> dict[str, str]:
         """{search run: the first trained model built from it}."""
         out: dict[str, str] = {}
         for m in self.trained:
-            kind, _, value = str(self.models[m]["arch"]).partition(":")
+            kind, value = parse_reference(self.models[m]["arch"])
             if kind == "search" and value in runs and value not in out:
                 out[value] = m
         return out
@@ -105,10 +106,13 @@ class TablesConfig:
         return [r for r in self.cfg[key] if r in self.search_runs]
 
     def archs(self, runs: list[str]) -> list[str]:
-        return [f"{self.work}/search/{r}/arch.json" for r in runs]
+        return [self.layout.search_arch(r) for r in runs]
 
-    def benchmarks(self, runs: list[str], logs: str) -> list[str]:
-        return [f"{logs}/search/{r}.benchmark.tsv" for r in runs]
+    def benchmarks(self, runs: list[str]) -> list[str]:
+        return [self.layout.search_benchmark(r) for r in runs]
+
+    def traces(self) -> list[str]:
+        return [self.layout.search_trace(r) for r in sorted(self.search_runs)]
 
     def search_evals(self, dataset: str, key: str) -> list[str]:
         return self.evals(dataset, list(self.run_models(self.runs(key)).values()))
@@ -118,7 +122,7 @@ class TablesConfig:
 
     def profiles(self) -> list[str]:
         data = self.data_name(self.inference_dataset)
-        return [f"{self.work}/profile/{data}/{m}/profile.json" for m in self.trained
+        return [self.layout.profile(data, m) for m in self.trained
                 if profiled(self.models[m])]  # DARTS/SGS models have no spec profile
 
     @property
@@ -179,23 +183,23 @@ class TablesConfig:
         """CSV (download) and HTML (shown inline) of one table, both with its caption; Parquet + meta beside.
         Captions are relative to workflow/rules/, where tables.smk lives."""
         caption = f"../report/{name}.rst"
-        res = self.results
+        result = self.layout.result
         return {
-            "csv": report(f"{res}/{stem}.csv", caption=caption, category="Tables", subcategory=sub,
+            "csv": report(result(stem, "csv"), caption=caption, category="Tables", subcategory=sub,
                           labels={**labels, "format": "csv"}),
-            "html": report(f"{res}/{stem}.html", caption=caption, category="Tables", subcategory=sub,
+            "html": report(result(stem, "html"), caption=caption, category="Tables", subcategory=sub,
                            labels={**labels, "format": "html"}),
-            "parquet": f"{res}/{stem}.parquet",
-            "meta": f"{res}/{stem}.meta.json",
+            "parquet": result(stem, "parquet"),
+            "meta": result(stem, "meta.json"),
         }
 
     def figure_outputs(self, report: Any, stem: str, name: str, sub: str, labels: dict[str, str]) -> dict[str, Any]:
-        res = self.results
+        result = self.layout.result
         return {
-            "png": report(f"{res}/{stem}.png", caption=f"../report/{name}.rst", category="Figures", subcategory=sub,
+            "png": report(result(stem, "png"), caption=f"../report/{name}.rst", category="Figures", subcategory=sub,
                           labels=labels),
-            "csv": f"{res}/{stem}.csv",
-            "meta": f"{res}/{stem}.meta.json",
+            "csv": result(stem, "csv"),
+            "meta": result(stem, "meta.json"),
         }
 
     # -- targets ----------------------------------------------------------------------------------------------
@@ -204,27 +208,27 @@ class TablesConfig:
         return all(d in self.datasets for d in ("sthv1", "sthv2"))
 
     def targets(self) -> list[str]:
-        res = self.results
+        result = self.layout.result
         out: list[str] = []
         # Unconfigured datasets are not checked here: a target that needs one fails when the DAG is built, with
         # how to configure it, while targets that do not (results/table3_k400.csv alone) still build.
         for ds in self.datasets:
-            out.append(f"{res}/table3_{ds}.csv")
-            out.append(f"{res}/fig5_accuracy_vs_gflops_{ds}.png")
+            out.append(result(f"table3_{ds}", "csv"))
+            out.append(result(f"fig5_accuracy_vs_gflops_{ds}", "png"))
             if self.variants_enabled:
-                out.append(f"{res}/table1_kernels_{ds}.csv")
+                out.append(result(f"table1_kernels_{ds}", "csv"))
                 if len([m for m in self.cfg["variant_models"].values() if m in self.trained]) >= 2:
-                    out.append(f"{res}/fig2_accuracy_vs_scores_{ds}.png")
+                    out.append(result(f"fig2_accuracy_vs_scores_{ds}", "png"))
             if self.runs("table11_runs"):
-                out.append(f"{res}/table11_scores_{ds}.csv")
+                out.append(result(f"table11_scores_{ds}", "csv"))
             if self.runs("table12_runs"):
-                out.append(f"{res}/table12_kernel_space_{ds}.csv")
+                out.append(result(f"table12_kernel_space_{ds}", "csv"))
         if self.sth_pair():
-            out.append(f"{res}/table2_sth.csv")
+            out.append(result("table2_sth", "csv"))
         if self.runs("table4_runs"):
-            out.append(f"{res}/table4_search_cost.csv")
+            out.append(result("table4_search_cost", "csv"))
         if self.search_runs:
-            out.append(f"{res}/search_traces.png")
+            out.append(result("search_traces", "png"))
         if self.cfg["table13"] and self.trained:
-            out.append(f"{res}/table13_inference.csv")
+            out.append(result("table13_inference", "csv"))
         return out

@@ -3,9 +3,10 @@
 An architecture reference is `KIND:VALUE` on the command line (`builtin:x3d-s`, `spec:net.json`,
 `search:work/search/e3d/stentr/S/arch.json`) or a bare name/path whose kind is guessed. Resolving one gives
 a *model record*: a small JSON-able dict that is stored in every checkpoint, so evaluation and later
-stages rebuild the same module from the checkpoint alone. Two registries keep the loop independent of
-model families: RESOLVERS (reference kind -> record) and BUILDERS (record kind -> nn.Module). A new model
-source (a DARTS genotype, an SGS-augmented network) registers one resolver and one builder.
+stages rebuild the same module from the checkpoint alone. Three tables keep the loop independent of model
+families: RESOLVERS (reference kind -> record), BUILDERS (record kind -> nn.Module) and CLIP_SAMPLERS, filled on
+first use from the model kinds declared in e3d.model_kinds (a new model source, such as a DARTS genotype or an
+SGS-augmented network, is one entry there).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch.nn as nn
 
 from e3d.data.sampling import DEFAULT_SPACING
 from e3d.errors import UserError
+from e3d.model_kinds import MODEL_KINDS, load, parse_reference
 
 
 class ArchRefError(UserError):
@@ -46,11 +48,8 @@ RESOLVERS: dict[str, Resolver] = {}
 BUILDERS: dict[str, Builder] = {}
 
 
-def register_resolver(kind: str, fn: Resolver) -> None:
-    RESOLVERS[kind] = fn
-
-
 def register_builder(kind: str, fn: Builder) -> None:
+    """A builder for records of a kind e3d.model_kinds does not declare (test networks)."""
     BUILDERS[kind] = fn
 
 
@@ -66,10 +65,22 @@ class ClipSampler(Protocol):
 
 
 CLIP_SAMPLERS: dict[str, Callable[[dict[str, Any]], ClipSampler]] = {}
+_kinds_loaded = False
 
 
-def register_clip_sampler(kind: str, factory: Callable[[dict[str, Any]], ClipSampler]) -> None:
-    CLIP_SAMPLERS[kind] = factory
+def _load_kinds() -> None:
+    """Fill the three tables from e3d.model_kinds. On first use, not at import: the kinds' own modules import this
+    one. Entries already there (a test's stand-in) are kept."""
+    global _kinds_loaded
+    if _kinds_loaded:
+        return
+    for kind in MODEL_KINDS:
+        for ref_kind, target in kind.resolvers.items():
+            RESOLVERS.setdefault(ref_kind, load(target))
+        BUILDERS.setdefault(kind.name, load(kind.builder))
+        for sampler, target in kind.samplers.items():
+            CLIP_SAMPLERS.setdefault(sampler, load(target))
+    _kinds_loaded = True
 
 
 def run_sampler(record: dict[str, Any], sampling: str, frames: int) -> ClipSampler | None:
@@ -85,6 +96,7 @@ def clip_sampler(record: dict[str, Any]) -> ClipSampler | None:
     if not spec:
         return None
     kind = spec.get("kind") if isinstance(spec, dict) else None
+    _load_kinds()
     if kind not in CLIP_SAMPLERS:
         raise ArchRefError(f"model record asks for clip sampler {kind!r}; known: {sorted(CLIP_SAMPLERS)}")
     return CLIP_SAMPLERS[kind]({k: v for k, v in spec.items() if k != "kind"})
@@ -111,10 +123,8 @@ def collect_metrics(model: nn.Module, *, input_shape: tuple[int, ...], training:
 
 
 def split_ref(ref: str) -> tuple[str, str]:
-    kind, sep, value = ref.partition(":")
-    if sep and kind in RESOLVERS:
-        return kind, value
-    return guess_kind(ref), ref
+    kind, value = parse_reference(ref)
+    return (kind, value) if kind else (guess_kind(ref), ref)
 
 
 def guess_kind(ref: str) -> str:
@@ -133,6 +143,7 @@ def guess_kind(ref: str) -> str:
 def resolve(ref: str, options: ModelOptions = ModelOptions()) -> dict[str, Any]:
     """Architecture reference -> model record (JSON-able, self-contained)."""
     kind, value = split_ref(ref)
+    _load_kinds()
     record = RESOLVERS[kind](value, options)
     record.setdefault("source", ref)
     return record
@@ -140,6 +151,7 @@ def resolve(ref: str, options: ModelOptions = ModelOptions()) -> dict[str, Any]:
 
 def build(record: dict[str, Any], num_classes: int) -> nn.Module:
     kind = record.get("kind")
+    _load_kinds()
     if kind not in BUILDERS:
         raise ArchRefError(f"model record of unknown kind {kind!r}; known: {sorted(BUILDERS)}")
     return BUILDERS[kind](record, num_classes)
@@ -161,7 +173,7 @@ def _spec_record(spec, options: ModelOptions) -> dict[str, Any]:
     return {"kind": "spec", "spec": json.loads(spec.to_json()), "build_options": opts}
 
 
-def _resolve_builtin(value: str, options: ModelOptions) -> dict[str, Any]:
+def resolve_builtin(value: str, options: ModelOptions) -> dict[str, Any]:
     from e3d.arch.builtins import get_builtin
 
     try:
@@ -172,7 +184,7 @@ def _resolve_builtin(value: str, options: ModelOptions) -> dict[str, Any]:
         raise ArchRefError(f"architecture builtin:{value}: {exc}") from exc
 
 
-def _resolve_spec_file(value: str, options: ModelOptions) -> dict[str, Any]:
+def resolve_spec_file(value: str, options: ModelOptions) -> dict[str, Any]:
     try:
         from e3d.arch.resolve import resolve_spec  # built-in names, JSON specs and the authors' format
     except ImportError:
@@ -180,7 +192,7 @@ def _resolve_spec_file(value: str, options: ModelOptions) -> dict[str, Any]:
     return _spec_record(resolve_spec(value), options)
 
 
-def _resolve_search(value: str, options: ModelOptions) -> dict[str, Any]:
+def resolve_search(value: str, options: ModelOptions) -> dict[str, Any]:
     from e3d.arch.spec import SpecError, spec_from_dict
     from e3d.artifacts import read_json
 
@@ -194,7 +206,7 @@ def _resolve_search(value: str, options: ModelOptions) -> dict[str, Any]:
     return _spec_record(spec, options)
 
 
-def _resolve_variant(value: str, options: ModelOptions) -> dict[str, Any]:
+def resolve_variant(value: str, options: ModelOptions) -> dict[str, Any]:
     """`variant:S-2` (or `variant:BASE/S-2`): a paper Table 1 kernel-placement variant of X3D-S (or of BASE)."""
     from e3d.arch.resolve import variant_spec
     from e3d.arch.spec import SpecError
@@ -205,29 +217,8 @@ def _resolve_variant(value: str, options: ModelOptions) -> dict[str, Any]:
         raise ArchRefError(str(exc)) from exc
 
 
-def _build_spec(record: dict[str, Any], num_classes: int) -> nn.Module:
+def build_spec(record: dict[str, Any], num_classes: int) -> nn.Module:
     from e3d.arch.spec import spec_from_dict
     from e3d.models import build_model
 
     return build_model(spec_from_dict(record["spec"]), num_classes, **record.get("build_options", {}))
-
-
-register_resolver("builtin", _resolve_builtin)
-register_resolver("spec", _resolve_spec_file)
-register_resolver("search", _resolve_search)
-register_resolver("variant", _resolve_variant)
-register_builder("spec", _build_spec)
-
-
-# Model sources outside the spec family register themselves on import.
-PLUGINS = ("e3d.darts.model_source", "e3d.sgs.model_source")
-
-
-def _load_plugins() -> None:
-    import importlib
-
-    for name in PLUGINS:
-        importlib.import_module(name)
-
-
-_load_plugins()

@@ -5,53 +5,42 @@ Kept in the library so the rule file holds only rules and these are unit-testabl
 
 from __future__ import annotations
 
-import importlib
 import json
 import shlex
-from typing import Any, Callable
+from typing import Any
 
+from e3d.layout import Layout
+from e3d.model_kinds import MODEL_KINDS, kind_of_reference, load, parse_reference
 from e3d.train.settings import TrainSettings
 
-# Model sources outside the spec family (kept free of torch: the rule files import this at DAG build).
-# `arch: KIND:VALUE` -> fn(value, config) -> (file the train job depends on or None, `e3d train --arch` ref);
-# `profile` False where the profile rule (fvcore on a spec) does not describe the trained network.
-WORKFLOW_REFS: dict[str, tuple[Callable[[str, dict[str, Any]], tuple[str | None, str]], bool]] = {}
-# A models-entry key (e.g. `sgs:`) whose block wraps the entry's reference: fn(ref, block, config) -> ref.
-ENTRY_WRAPPERS: dict[str, tuple[Callable[[str, Any, dict[str, Any]], str], bool]] = {}
-WORKFLOW_PLUGINS = ("e3d.darts.workflow", "e3d.sgs.workflow")
+
+# The spec family's config references (declared in e3d.model_kinds): fn(value, config) -> (file the train job
+# depends on or None, `e3d train --arch` reference).
+def spec_file_source(value: str, config: dict[str, Any]) -> tuple[str | None, str]:
+    return value, f"spec:{value}"
 
 
-def register_workflow_ref(kind: str, fn: Callable[[str, dict[str, Any]], tuple[str | None, str]],
-                          profile: bool = True) -> None:
-    WORKFLOW_REFS[kind] = (fn, profile)
-
-
-def register_entry_wrapper(key: str, fn: Callable[[str, Any, dict[str, Any]], str], profile: bool = True) -> None:
-    ENTRY_WRAPPERS[key] = (fn, profile)
-
-
-def load_plugins() -> None:
-    for name in WORKFLOW_PLUGINS:
-        importlib.import_module(name)
+def search_run_source(value: str, config: dict[str, Any]) -> tuple[str | None, str]:
+    """`search:RUN` names a run of the search stage: its arch.json."""
+    path = Layout.from_config(config).search_arch(value)
+    return path, f"search:{path}"
 
 
 def profiled(entry: dict[str, Any]) -> bool:
     """Whether the profile rule applies to a models entry: it counts a spec, so not for models that are no spec
     (DARTS) or change one (SGS)."""
-    load_plugins()
-    kind = str(entry["arch"]).partition(":")[0]
-    if kind in WORKFLOW_REFS and not WORKFLOW_REFS[kind][1]:
+    kind = kind_of_reference(entry["arch"])
+    if kind is not None and not kind.profiled:
         return False
-    return all(profile or entry.get(key) is None for key, (_, profile) in ENTRY_WRAPPERS.items())
+    return all(kind.profiled or entry.get(kind.entry_block[0]) is None for kind in MODEL_KINDS if kind.entry_block)
 
 
 class TrainConfig:
     """The `train`, `models` and `evaluate` config sections as the rule file needs them."""
 
     def __init__(self, config: dict[str, Any]):
-        load_plugins()
         self.config = config
-        self.work = config["work_dir"]
+        self.layout = Layout.from_config(config)
         self.train = config["train"]
         # a copy: other stages add the models they derive (add_models) without changing config["models"]
         self.models: dict[str, dict[str, Any]] = dict(config["models"])
@@ -92,24 +81,20 @@ class TrainConfig:
         return self.models[model]
 
     def arch_source(self, model: str) -> tuple[str | None, str]:
-        """(file the rule depends on, or None; the reference passed to `e3d train --arch`).
-        `search:RUN` names a search run of the search stage: its arch.json."""
+        """(file the rule depends on, or None; the reference passed to `e3d train --arch`): the entry's `arch:` as
+        its model kind reads a config reference, wrapped by the kind of each models-entry block it has (`sgs:`)."""
         entry = self._model(model)
         path, ref = self._base_source(entry["arch"])
-        for key, (wrap, _) in ENTRY_WRAPPERS.items():
-            if entry.get(key) is not None:
-                ref = wrap(ref, entry[key], self.config)
+        for kind in MODEL_KINDS:
+            if kind.entry_block and entry.get(kind.entry_block[0]) is not None:
+                ref = load(kind.entry_block[1])(ref, entry[kind.entry_block[0]], self.config)
         return path, ref
 
     def _base_source(self, ref: str) -> tuple[str | None, str]:
-        kind, _, value = ref.partition(":")
-        if kind in WORKFLOW_REFS:
-            return WORKFLOW_REFS[kind][0](value, self.config)
-        if kind == "search":
-            path = f"{self.work}/search/{value}/arch.json"
-            return path, f"search:{path}"
-        if kind == "spec":
-            return value, ref
+        ref_kind, value = parse_reference(ref)
+        kind = kind_of_reference(ref)
+        if kind is not None and ref_kind in kind.workflow_refs:
+            return load(kind.workflow_refs[ref_kind])(value, self.config)
         return None, ref
 
     def profiled(self, model: str) -> bool:
@@ -181,9 +166,9 @@ class TrainConfig:
         out = []
         for ds in datasets or self.train["datasets"]:
             for m in self.trained:
-                out += [f"{self.work}/eval/{ds}/{m}/{k}.metrics.json" for k in self.eval_kinds]
+                out += [self.layout.eval_metrics(ds, m, k) for k in self.eval_kinds]
                 if self.profiled(m):
-                    out.append(f"{self.work}/profile/{ds}/{m}/profile.json")
+                    out.append(self.layout.profile(ds, m))
         return out
 
 
