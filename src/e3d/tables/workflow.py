@@ -173,31 +173,6 @@ class TablesConfig:
         parts.append(f"--params {shlex.quote(json.dumps(params, sort_keys=True))}")
         return " ".join(parts)
 
-    # -- outputs (report() is Snakemake's, passed in by the rule file) ----------------------------------------
-
-    def table_outputs(self, report: Any, stem: str, name: str, sub: str, labels: dict[str, str]) -> dict[str, Any]:
-        """CSV (download) and HTML (shown inline) of one table, both with its caption; Parquet + meta beside.
-        Captions are relative to workflow/rules/, where tables.smk lives."""
-        caption = f"../report/{name}.rst"
-        res = self.results
-        return {
-            "csv": report(f"{res}/{stem}.csv", caption=caption, category="Tables", subcategory=sub,
-                          labels={**labels, "format": "csv"}),
-            "html": report(f"{res}/{stem}.html", caption=caption, category="Tables", subcategory=sub,
-                           labels={**labels, "format": "html"}),
-            "parquet": f"{res}/{stem}.parquet",
-            "meta": f"{res}/{stem}.meta.json",
-        }
-
-    def figure_outputs(self, report: Any, stem: str, name: str, sub: str, labels: dict[str, str]) -> dict[str, Any]:
-        res = self.results
-        return {
-            "png": report(f"{res}/{stem}.png", caption=f"../report/{name}.rst", category="Figures", subcategory=sub,
-                          labels=labels),
-            "csv": f"{res}/{stem}.csv",
-            "meta": f"{res}/{stem}.meta.json",
-        }
-
     # -- targets ----------------------------------------------------------------------------------------------
 
     def sth_pair(self) -> bool:
