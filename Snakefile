@@ -15,11 +15,12 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/search.smk"
 include: "workflow/rules/train.smk"
-include: "workflow/rules/tables.smk"
 include: "workflow/rules/darts.smk"
 include: "workflow/rules/sgs.smk"
-# after train.smk and tables.smk: adds its derived models and search runs to those rules, reuses the table shell
+# after train.smk and search.smk: adds its derived models and search runs to those rules
 include: "workflow/rules/baselines.smk"
+# last: its table rules (e3d.tables.registry) read the DARTS, SGS and baselines sections' helpers
+include: "workflow/rules/tables.smk"
 
 
 rule all:

@@ -38,3 +38,27 @@ def test_cli_errors_are_one_line(cli_env):
         proc = subprocess.run([sys.executable, "-m", "e3d.cli", *argv], capture_output=True, text=True, env=cli_env)
         assert proc.returncode == 2
         assert proc.stderr.startswith("e3d: error:") and "Traceback" not in proc.stderr
+
+
+def test_a_trained_models_record_gives_the_head_size(tmp_path, cli_env):
+    from e3d.artifacts import Provenance, write_json
+    from e3d.commands.profile import recorded_classes
+    from e3d.train.loop import MODEL_RECORD_SCHEMA
+
+    spec = json.loads(get_builtin("e3d-initial").to_json())
+    record = tmp_path / "arch.json"
+    write_json(record, {"record": {"kind": "spec", "spec": spec}, "num_classes": 7, "spec": spec},
+               Provenance.make(MODEL_RECORD_SCHEMA, 1, {}, ()))
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text(json.dumps(spec))
+    assert recorded_classes(str(record)) == 7
+    assert recorded_classes(str(spec_file)) is None and recorded_classes("x3d-s") is None
+    docs = []
+    for flags in ([], ["--classes", "7"]):  # the record's head size is what `--classes 7` gives
+        out = tmp_path / f"p{len(docs)}.json"
+        proc = subprocess.run([sys.executable, "-m", "e3d.cli", "profile", str(record), "--resolution", "32",
+                               "--frames", "2", *flags, "--out", str(out)], capture_output=True, text=True, env=cli_env)
+        assert proc.returncode == 0, proc.stderr
+        docs.append(read_json(out, schema="profile"))
+    assert docs[0]["fvcore_params"] == docs[1]["fvcore_params"]
+    assert docs[0]["provenance"]["config_digest"] == docs[1]["provenance"]["config_digest"]

@@ -2,7 +2,8 @@ import re
 
 import pytest
 
-from e3d.tables.report import REPORT_DIR, REPORT_ITEMS, CaptionError, render_caption, report_item
+from e3d.tables.registry import REPORT_ITEMS, report_item
+from e3d.tables.report import REPORT_DIR, CaptionError, render_caption
 
 SAMPLE = {"device": "NVIDIA H100 (cuda)", "views": "1x1", "flops_convention": "fvcore MACs", "search_device": "CPU",
           "wattage_w": 65, "batch_size": 16, "n_models": 60, "method": "kendall", "confidence": 0.95,

@@ -107,6 +107,10 @@ class Layout:
         return f"{self.fig3_dir()}/specs/{model}.json"
 
     # -- results ------------------------------------------------------------------------------------------
+    def table_log(self, stem: str) -> str:
+        """The log of the rule that builds results/{stem}.*"""
+        return f"{self.logs}/tables/{stem}.log"
+
     def result(self, stem: str, suffix: str) -> str:
         """A table or figure file: results/{stem}.{suffix} (csv, html, parquet, meta.json, png)."""
         return f"{self.results}/{stem}.{suffix}"

@@ -1,8 +1,9 @@
 # Training-free baselines (config `baselines`): Figure 4 (forward inference vs the analytic score), Figure 3 (how
 # well STEntr, HomoEntr, FLOPs and params predict accuracy) and Table 7 (searches with other training-free scores).
 # Figure 3's sampled models and Table 7's searched models are trained and evaluated by the ordinary train and
-# evaluate rules (TrainConfig.add_models), Table 7's searches run through the ordinary search rule (SEARCH_RUNS).
-from e3d.baselines.workflow import FIG3_STEM, FIG4_STEM, TABLE7_STEM, BaselinesConfig
+# evaluate rules (TrainConfig.add_models), Table 7's searches run through the ordinary search rule (SEARCH_RUNS);
+# Table 7 itself is a tables.smk rule (e3d.tables.registry).
+from e3d.baselines.workflow import FIG3_STEM, FIG4_STEM, BaselinesConfig
 
 BASELINES = BaselinesConfig(config)
 SEARCH_RUNS.update(BASELINES.search_runs())
@@ -70,31 +71,6 @@ rule fig3_correlation:
     shell:
         "e3d baselines fig3-correlate --models {input.models} --accuracy {params.accuracy} {params.args}"
         " --out $(dirname {output.corr}) --figure {output.png} > {log} 2>&1"
-
-
-rule table7_training_free:
-    input:
-        archs=BASELINES.table7_archs(),
-        evals=lambda w: BASELINES.table7_evals(w.dataset),
-    output:
-        **TABLES.table_outputs(report, f"{TABLE7_STEM}_{{dataset}}", "table7_training_free", "Table 7",
-                               {"table": "Table 7", "dataset": "{dataset}"}),
-    params:
-        name="table7",
-        out=lambda w, output: output.csv,
-        args=lambda w, input: TABLES.cli_args({"archs": list(input.archs), "evals": list(input.evals)},
-                                              BASELINES.table7_params(w.dataset)),
-        device=TABLES.device(),
-        views=lambda w: TABLES.views(w.dataset),
-        flops_convention=TABLES.common_params()["flops_convention"],
-        search_device=TABLES.search_device(),
-        code=TABLES_CODE,
-    log:
-        f"{LOGS}/tables/table7_training_free_{{dataset}}.log",
-    conda:
-        "../../envs/cpu.yaml"
-    shell:
-        TABLE_SHELL
 
 
 ALL_TARGETS.extend(BASELINES.targets())

@@ -1,9 +1,8 @@
 # DARTS-P3D (issue 8): a differentiable pseudo-3D cell search per dataset in config["darts"]["datasets"]; the models
 # entry `arch: darts:{dataset}` retrains the searched network from scratch through the ordinary train/evaluate rules
-# (TSN segment clips via the record's clip sampler); results/table_darts_{dataset}.csv compares it with the E3D and
-# X3D models trained on the same data.
-from e3d.darts.workflow import DartsConfig, named_inputs
-from e3d.provenance import code_digest, STAGE_MODULES
+# (TSN segment clips via the record's clip sampler); results/table_darts_{dataset}.csv (a tables.smk rule, from
+# e3d.tables.registry) compares it with the E3D and X3D models trained on the same data.
+from e3d.darts.workflow import DartsConfig
 
 DARTS = DartsConfig(config)
 
@@ -30,25 +29,6 @@ rule darts_search:
     shell:
         "e3d darts-search --store $(dirname {input.store}) --out $(dirname {output.genotype}) {params.args}"
         " > {log} 2>&1"
-
-
-rule table_darts:
-    input:
-        unpack(lambda w: DARTS.table_inputs(w.dataset)),
-    output:
-        csv=LAYOUT.result("table_darts_{dataset}", "csv"),
-        html=LAYOUT.result("table_darts_{dataset}", "html"),
-        parquet=LAYOUT.result("table_darts_{dataset}", "parquet"),
-        meta=LAYOUT.result("table_darts_{dataset}", "meta.json"),
-    params:
-        args=lambda w, input: TABLES.cli_args(named_inputs(input), DARTS.table_params(w.dataset)),
-        code=code_digest(*STAGE_MODULES["tables"]),
-    log:
-        f"{LOGS}/tables/table_darts_{{dataset}}.log",
-    conda:
-        "../../envs/cpu.yaml"
-    shell:
-        "e3d tables table_darts --out {output.csv} {params.args} > {log} 2>&1"
 
 
 ALL_TARGETS.extend(DARTS.targets())

@@ -47,9 +47,8 @@ rule x3d_kernel_variants:
         code=code_digest_param("search"),
     conda:
         "../../envs/cpu.yaml"
-    shell:
-        "python -m e3d.search.variants --out {output} --base {params.cfg[base]} "
-        "--resolution {params.cfg[resolution]} --frames {params.cfg[frames]} --classes {params.cfg[classes]} > {log} 2>&1"
+    script:
+        "../scripts/x3d_kernel_variants.py"
 
 
 ALL_TARGETS.extend(LAYOUT.search_file(run, f) for run in sorted(SEARCH["runs"])

@@ -89,10 +89,10 @@ rule profile:
         f"{LOGS}/profile/{{dataset}}/{{model}}.log",
     conda:
         TRAINING.conda_env()
-    # arch.json holds the network as trained (SE/activation options applied) at the training clip size.
+    # arch.json holds the network as trained (SE/activation options applied) at the training clip size, and its
+    # number of classes, which `e3d profile` reads from it.
     shell:
-        "e3d profile {input.arch} --classes $(python -m e3d.train.workflow num-classes {input.arch})"
-        " {params.latency} --out {output} > {log} 2>&1"
+        "e3d profile {input.arch} {params.latency} --out {output} > {log} 2>&1"
 
 
 ALL_TARGETS.extend(TRAINING.targets())

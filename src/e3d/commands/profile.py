@@ -4,6 +4,23 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
+
+DEFAULT_CLASSES = 400
+
+
+def recorded_classes(spec: str) -> int | None:
+    """The head size a trained model's arch.json (a model record, written by `e3d train`) records, so that
+    profiling a trained model counts its own head; None for any other architecture argument."""
+    from e3d.artifacts import ArtifactError, read_json
+    from e3d.train.loop import MODEL_RECORD_SCHEMA
+
+    if not Path(spec).is_file():
+        return None
+    try:
+        return int(read_json(spec, schema=MODEL_RECORD_SCHEMA)["num_classes"])
+    except ArtifactError:
+        return None
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -11,7 +28,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "or a bare built-in name (e.g. e3d-s), JSON spec file or authors'-format file")
     p.add_argument("--resolution", type=int, default=None, help="input crop (default: the model's own)")
     p.add_argument("--frames", type=int, default=None, help="clip length (default: the model's own)")
-    p.add_argument("--classes", type=int, default=400, help="number of classes of the head (default 400)")
+    p.add_argument("--classes", type=int, default=None,
+                   help="number of classes of the head (default: a trained model's own, read from its arch.json "
+                        "model record; else 400)")
     p.add_argument("--se-ratio", type=float, default=None, help="add SE with this ratio (paper Appendix F)")
     p.add_argument("--act", default=None, help="replace the activation (relu, swish, hswish)")
     p.add_argument("--latency", action="store_true", help="measure latency and throughput (paper Table 13)")
@@ -34,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
     if args.warmup < 0:
         raise UserError(f"--warmup: expected >= 0, got {args.warmup}")
     spec = resolve_spec(args.spec)
+    if args.classes is None:
+        args.classes = recorded_classes(args.spec) or DEFAULT_CLASSES
     result = profile_model(spec, args.resolution, args.frames, args.classes, latency=args.latency,
                            device=args.device, batch=args.batch, warmup=args.warmup, repeats=args.repeats,
                            se_ratio=args.se_ratio, act=args.act)

@@ -24,15 +24,6 @@ class DartsConfigError(E3DError, ValueError):
     """The darts section names a dataset or model the config does not have."""
 
 
-def named_inputs(input: Any) -> dict[str, list[str]]:
-    """A rule's named inputs as {name: [paths]} (Snakemake gives a one-file name as a string)."""
-    out: dict[str, list[str]] = {}
-    for key in input.keys():
-        value = input[key]
-        out[key] = [value] if isinstance(value, str) else [str(v) for v in value]
-    return out
-
-
 def workflow_ref(value: str, config: dict[str, Any]) -> tuple[str | None, str]:
     """`arch: darts:DATASET` -> the dataset's searched genotype (a dependency of the train job)."""
     if not value:

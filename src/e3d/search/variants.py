@@ -8,7 +8,8 @@ depthwise temporal conv, which adds 0.73-0.81 nats to every variant (`homoentr_w
 `stentr_with_stem_dw`: the network as built); params are counted for Sth-Sth V1's 174 classes, the dataset of
 Table 1 (its 3.32-3.33 M; 400 classes give 3.78-3.79 M).
 
-Run as `python -m e3d.search.variants --out FILE [--resolution R --frames T]` (the workflow's rule does).
+The workflow's x3d_kernel_variants rule calls write_variants (workflow/scripts/x3d_kernel_variants.py); by hand:
+`python -m e3d.search.variants --out FILE [--resolution R --frames T]`.
 """
 
 from __future__ import annotations
@@ -62,12 +63,29 @@ def score_variants(base: ArchSpec, resolution: int | None = None, frames: int | 
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
+def write_variants(out: str, base: str = "x3d-s", resolution: int | None = None, frames: int | None = None,
+                   classes: int = TABLE1_CLASSES) -> list[dict[str, Any]]:
+    """Score the variants of built-in `base` and write them as the artifact Table 1 and Figure 2 read (the workflow's
+    x3d_kernel_variants rule, workflow/scripts/x3d_kernel_variants.py); returns the rows."""
     from e3d.arch.builtins import get_builtin
     from e3d.arch.cost import CONVENTION
     from e3d.artifacts import Provenance, write_json
     from e3d.provenance import STAGE_MODULES
 
+    rows = score_variants(get_builtin(base), resolution, frames, classes)
+    cfg = {"base": base, "resolution": resolution, "frames": frames, "classes": classes}
+    write_json(out, {"variants": rows, "base": base, "flops_convention": CONVENTION,
+                     "paper_table": "Table 1 (kernel placement on X3D-S, stage 4 split 5 + 6)"},
+               Provenance.make("e3d.search.x3d_kernel_variants", 1, cfg, STAGE_MODULES["search"]))
+    return rows
+
+
+def summary(rows: list[dict[str, Any]]) -> str:
+    """One JSON line per run: each variant's scores and GFLOPs."""
+    return json.dumps([{k: r[k] for k in ("variant", "homoentr", "stentr", "gflops")} for r in rows])
+
+
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m e3d.search.variants", description=__doc__.splitlines()[0])
     p.add_argument("--out", required=True)
     p.add_argument("--base", default="x3d-s")
@@ -76,15 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--classes", type=int, default=TABLE1_CLASSES, help="classes the params count (Table 1: 174)")
     args = p.parse_args(argv)
     try:
-        rows = score_variants(get_builtin(args.base), args.resolution, args.frames, args.classes)
+        rows = write_variants(args.out, args.base, args.resolution, args.frames, args.classes)
     except E3DError as exc:
         print(f"e3d: error: {exc}", file=sys.stderr)
         return 2
-    cfg = {"base": args.base, "resolution": args.resolution, "frames": args.frames, "classes": args.classes}
-    write_json(args.out, {"variants": rows, "base": args.base, "flops_convention": CONVENTION,
-                          "paper_table": "Table 1 (kernel placement on X3D-S, stage 4 split 5 + 6)"},
-               Provenance.make("e3d.search.x3d_kernel_variants", 1, cfg, STAGE_MODULES["search"]))
-    print(json.dumps([{k: r[k] for k in ("variant", "homoentr", "stentr", "gflops")} for r in rows]))
+    print(summary(rows))
     return 0
 
 

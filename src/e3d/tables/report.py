@@ -1,7 +1,8 @@
-"""The report's contract: for every table and figure, its target, its caption (workflow/report/<name>.rst),
-its report category, and the `params:` / wildcards its caption quotes. Rules that register an output with
-report() must pass exactly these params, so the caption says how that result was measured (device, views,
-FLOPs convention, dataset). `render_caption` renders a caption the way snakemake 9 does (Jinja2, then
+"""The report's contract as data: a ReportItem is one result's target, its caption (workflow/report/<name>.rst),
+its report category, and the `params:` / wildcards its caption quotes (the items themselves are listed in
+e3d.tables.registry, beside the table rules they come from). Rules that register an output with report() must
+pass exactly these params, so the caption says how that result was measured (device, views, FLOPs convention,
+dataset). `render_caption` renders a caption the way snakemake 9 does (Jinja2, then
 docutils), strictly, so a test catches a placeholder no rule provides.
 """
 
@@ -16,7 +17,6 @@ from e3d.errors import E3DError
 
 REPORT_DIR = Path("workflow") / "report"
 FLOPS_CONVENTION = "fvcore multiply-accumulates (1 fused multiply-add = 1 FLOP) of one clip at the stated crop"
-_MEASURED = ("device", "views", "flops_convention")
 
 
 @dataclass(frozen=True)
@@ -37,41 +37,8 @@ class ReportItem:
         return Path(root) / REPORT_DIR / f"{self.name}.rst"
 
 
-REPORT_ITEMS: tuple[ReportItem, ...] = (
-    ReportItem("table1_kernels", "results/table1_kernels_{dataset}.csv", "Tables", "Table 1", _MEASURED),
-    ReportItem("table2_sth", "results/table2_sth.csv", "Tables", "Table 2", _MEASURED),
-    ReportItem("table3", "results/table3_{dataset}.csv", "Tables", "Table 3", _MEASURED),
-    ReportItem("table4_search_cost", "results/table4_search_cost.csv", "Tables", "Table 4",
-               ("search_device", "wattage_w", "flops_convention")),
-    ReportItem("table7_training_free", "results/table7_training_free_{dataset}.csv", "Tables", "Table 7",
-               _MEASURED + ("search_device",)),
-    ReportItem("table11_scores", "results/table11_scores_{dataset}.csv", "Tables", "Table 11", _MEASURED),
-    ReportItem("table12_kernel_space", "results/table12_kernel_space_{dataset}.csv", "Tables", "Table 12",
-               _MEASURED),
-    ReportItem("table13_inference", "results/table13_inference.csv", "Tables", "Table 13",
-               ("device", "batch_size", "flops_convention")),
-    ReportItem("fig2_accuracy_vs_scores", "results/fig2_accuracy_vs_scores_{dataset}.png", "Figures", "Figure 2",
-               ("device", "views")),
-    ReportItem("fig3_correlation", "results/fig3_correlation_{dataset}.png", "Figures", "Figure 3",
-               ("device", "flops_convention", "n_models", "method", "confidence", "n_boot")),
-    ReportItem("fig4_forward_vs_analytic", "results/fig4_forward_vs_analytic.png", "Figures", "Figure 4",
-               ("repeats", "search_device")),
-    ReportItem("fig5_accuracy_vs_gflops", "results/fig5_accuracy_vs_gflops_{dataset}.png", "Figures", "Figure 5",
-               _MEASURED),
-    ReportItem("search_traces", "results/search_traces.png", "Figures", "Search traces",
-               ("population", "iterations", "search_device")),
-)
-
-
 class CaptionError(E3DError, ValueError):
     """A caption that does not render with the params its rule passes."""
-
-
-def report_item(name: str) -> ReportItem:
-    for item in REPORT_ITEMS:
-        if item.name == name:
-            return item
-    raise CaptionError(f"no report item {name!r}; known: {', '.join(i.name for i in REPORT_ITEMS)}")
 
 
 def render_caption(

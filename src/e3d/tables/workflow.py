@@ -177,31 +177,6 @@ class TablesConfig:
         parts.append(f"--params {shlex.quote(json.dumps(params, sort_keys=True))}")
         return " ".join(parts)
 
-    # -- outputs (report() is Snakemake's, passed in by the rule file) ----------------------------------------
-
-    def table_outputs(self, report: Any, stem: str, name: str, sub: str, labels: dict[str, str]) -> dict[str, Any]:
-        """CSV (download) and HTML (shown inline) of one table, both with its caption; Parquet + meta beside.
-        Captions are relative to workflow/rules/, where tables.smk lives."""
-        caption = f"../report/{name}.rst"
-        result = self.layout.result
-        return {
-            "csv": report(result(stem, "csv"), caption=caption, category="Tables", subcategory=sub,
-                          labels={**labels, "format": "csv"}),
-            "html": report(result(stem, "html"), caption=caption, category="Tables", subcategory=sub,
-                           labels={**labels, "format": "html"}),
-            "parquet": result(stem, "parquet"),
-            "meta": result(stem, "meta.json"),
-        }
-
-    def figure_outputs(self, report: Any, stem: str, name: str, sub: str, labels: dict[str, str]) -> dict[str, Any]:
-        result = self.layout.result
-        return {
-            "png": report(result(stem, "png"), caption=f"../report/{name}.rst", category="Figures", subcategory=sub,
-                          labels=labels),
-            "csv": result(stem, "csv"),
-            "meta": result(stem, "meta.json"),
-        }
-
     # -- targets ----------------------------------------------------------------------------------------------
 
     def sth_pair(self) -> bool:

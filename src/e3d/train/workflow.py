@@ -155,13 +155,6 @@ class TrainConfig:
     def conda_env(self) -> str:
         return "../../envs/gpu.yaml" if self.gpus > 0 else "../../envs/cpu.yaml"
 
-    @staticmethod
-    def num_classes(arch_json: str) -> int:
-        """Classes of a trained model, from its arch.json (read when the profile job runs)."""
-        from e3d.artifacts import read_json
-
-        return int(read_json(arch_json, schema="model_record")["num_classes"])
-
     def targets(self, datasets: list[str] | None = None) -> list[str]:
         out = []
         for ds in datasets or self.train["datasets"]:
@@ -171,10 +164,3 @@ class TrainConfig:
                     out.append(self.layout.profile(ds, m))
         return out
 
-
-if __name__ == "__main__":  # `python -m e3d.train.workflow num-classes ARCH_JSON` (the profile rule's shell)
-    import sys
-
-    if len(sys.argv) != 3 or sys.argv[1] != "num-classes":
-        sys.exit("usage: python -m e3d.train.workflow num-classes ARCH_JSON")
-    print(TrainConfig.num_classes(sys.argv[2]))
