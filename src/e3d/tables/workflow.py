@@ -8,12 +8,11 @@ config/paper.yaml, results/table3_k400.csv is built from the dataset configured 
 
 from __future__ import annotations
 
-import json
 import platform
-import shlex
 from pathlib import Path
 from typing import Any
 
+from e3d.cliflags import to_flags
 from e3d.errors import E3DError
 from e3d.tables.report import FLOPS_CONVENTION
 from e3d.train.workflow import profiled
@@ -169,9 +168,7 @@ class TablesConfig:
     @staticmethod
     def cli_args(inputs: dict[str, list[str]], params: dict[str, Any]) -> str:
         """`--input NAME=PATH ... --params JSON` for `e3d tables` (paths in the rule's input order)."""
-        parts = [f"--input {shlex.quote(f'{k}={p}')}" for k, paths in inputs.items() for p in paths]
-        parts.append(f"--params {shlex.quote(json.dumps(params, sort_keys=True))}")
-        return " ".join(parts)
+        return to_flags([*(("input", f"{k}={p}") for k, paths in inputs.items() for p in paths), ("params", params)])
 
     # -- outputs (report() is Snakemake's, passed in by the rule file) ----------------------------------------
 
