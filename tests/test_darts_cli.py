@@ -79,7 +79,7 @@ def test_config_resolution_preset_then_file_then_flags(tmp_path):
 
 
 def test_schema_defaults_are_the_presets(repo_root):
-    schema = load_schema(repo_root / "workflow" / "schemas" / "darts.schema.yaml")
+    schema = load_schema(repo_root / "workflow" / "schemas" / "generated" / "darts.schema.yaml")
     filled = {}
     from e3d.config import _fill_defaults
 

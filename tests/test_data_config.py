@@ -3,7 +3,8 @@
 import pytest
 
 from e3d.config import ConfigError, validate_config
-from e3d.data.workflow import DataConfig, flags
+from e3d.cliflags import to_flags
+from e3d.data.workflow import DataConfig
 
 
 def test_defaults_give_the_synthetic_dataset():
@@ -48,4 +49,4 @@ def test_source_picks_what_train_and_evaluate_read():
 
 
 def test_flags_are_sorted_and_quoted():
-    assert flags({"b": 1, "a_b": "x y"}) == "--a-b 'x y' --b 1"
+    assert to_flags({"b": 1, "a_b": "x y"}, sort=True) == "--a-b 'x y' --b 1"

@@ -1,7 +1,8 @@
 """Workflow config: JSON-schema validation that fills defaults and names the offending key.
 
 The schema lives in workflow/schemas/config.schema.yaml; each top-level section may live in its own
-file referenced with {"$ref": "section.schema.yaml"}, which is inlined on load.
+file referenced with {"$ref": "section.schema.yaml"} (or one part of a file: "file.yaml#/properties/key"), which
+is inlined on load.
 """
 
 from __future__ import annotations
@@ -31,8 +32,13 @@ def _inline_refs(node: Any, base: Path) -> Any:
     if isinstance(node, dict):
         ref = node.get("$ref")
         if isinstance(ref, str) and not ref.startswith("#"):
-            target = base / ref
-            return _inline_refs(yaml.safe_load(target.read_text()), target.parent)
+            # FILE or FILE#/json/pointer (one property of a generated block, e.g. the search's shared keys)
+            file, _, pointer = ref.partition("#")
+            target = base / file
+            loaded = yaml.safe_load(target.read_text())
+            for part in filter(None, pointer.split("/")):
+                loaded = loaded[part]
+            return _inline_refs(loaded, target.parent)
         return {k: _inline_refs(v, base) for k, v in node.items()}
     if isinstance(node, list):
         return [_inline_refs(v, base) for v in node]

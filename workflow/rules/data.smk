@@ -4,7 +4,8 @@
 # with its shard-XXXXX.parquet files (declared one by one so Snakemake sees every file it depends on).
 import os
 
-from e3d.data.workflow import DataConfig, flags as data_flags
+from e3d.cliflags import to_flags
+from e3d.data.workflow import DataConfig
 
 DATA = DataConfig(config)
 
@@ -24,7 +25,7 @@ for _name in [n for n in DATA.datasets if DATA.is_generated(n)]:
             videos=DATA.video_files(_name),
         params:
             cfg=DATA.synth_slice(_name),
-            flags=data_flags(DATA.synth_slice(_name)),
+            flags=to_flags(DATA.synth_slice(_name), sort=True),
             out=lambda wildcards, output: os.path.dirname(output.manifest),
             code=code_digest_param("data"),
         log:
@@ -79,7 +80,7 @@ for _name in DATA.datasets:
             shards=DATA.shard_paths(_name),
         params:
             cfg=DATA.datasets[_name]["extract"],
-            flags=data_flags(DATA.datasets[_name]["extract"]),
+            flags=to_flags(DATA.datasets[_name]["extract"], sort=True),
             root=DATA.root(_name),
             out=lambda wildcards, output: os.path.dirname(output.manifest),
             code=code_digest_param("data"),

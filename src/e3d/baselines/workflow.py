@@ -12,10 +12,10 @@ The studies reuse the other stages rather than re-implementing them:
 from __future__ import annotations
 
 import json
-import shlex
 from typing import Any
 
 from e3d.baselines.correlation import model_name
+from e3d.cliflags import quote_value, to_flags
 from e3d.errors import E3DError
 from e3d.layout import Layout
 from e3d.score.registry import check_score_options
@@ -143,7 +143,7 @@ class BaselinesConfig:
         """`--accuracy MODEL=PATH ...` for `e3d baselines fig3-correlate`; the model is the path's directory."""
         from pathlib import PurePath
 
-        return " ".join(shlex.quote(f"{PurePath(p).parent.name}={p}") for p in evals)
+        return " ".join(quote_value(f"{PurePath(p).parent.name}={p}") for p in evals)
 
     def table7_runs(self) -> list[str]:
         return [self.table7_run(s) for s in self.table7["scores"]]
@@ -173,8 +173,8 @@ class BaselinesConfig:
 
     def fig4_args(self) -> str:
         f = self.fig4
-        return (f"--repeats {f['repeats']} --channels {','.join(str(c) for c in f['channels'])} "
-                f"--batch-size {f['batch_size']} --device {f['device']} --threads {f['threads']} --seed {self.seed}")
+        return to_flags({"repeats": f["repeats"], "channels": f["channels"], "batch_size": f["batch_size"],
+                         "device": f["device"], "threads": f["threads"], "seed": self.seed})
 
     def fig4_device(self) -> str:
         """Where Figure 4 is timed, as its caption says it."""
@@ -184,15 +184,13 @@ class BaselinesConfig:
 
     def fig3_sample_args(self) -> str:
         f = self.fig3
-        return (f"--n {f['n']} --gflops-min {f['gflops_min']} --gflops-max {f['gflops_max']} "
-                f"--resolution {f['resolution']} --frames {f['frames']} --max-layers {f['max_layers']} "
-                f"--max-walk {f['max_walk']} --bins {f['bins']} --seed {self.seed} --scores {','.join(f['scores'])}")
+        keys = ("n", "gflops_min", "gflops_max", "resolution", "frames", "max_layers", "max_walk", "bins")
+        return to_flags({**{k: f[k] for k in keys}, "seed": self.seed, "scores": f["scores"]})
 
     def fig3_correlate_args(self) -> str:
         f = self.fig3
-        metrics = [*f["scores"], "gflops", "params_m"]
-        return (f"--metrics {','.join(metrics)} --n-boot {f['n_boot']} --confidence {f['confidence']} "
-                f"--seed {self.seed}")
+        return to_flags({"metrics": [*f["scores"], "gflops", "params_m"], "n_boot": f["n_boot"],
+                         "confidence": f["confidence"], "seed": self.seed})
 
     def fig3_params(self) -> dict[str, Any]:
         """The params Figure 3's caption quotes."""

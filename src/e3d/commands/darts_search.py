@@ -8,7 +8,6 @@ the command line (highest priority).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 from pathlib import Path
 
@@ -23,6 +22,7 @@ FLAG_KEYS = ("segments", "frames_per_segment", "size", "epochs", "order", "seed"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from e3d.darts.config import PRESETS, SearchConfig
+    from e3d.settingspec import add_flags
 
     parser.add_argument("--store", required=True, type=Path, help="frame store folder (e3d extract output)")
     parser.add_argument("--out", required=True, type=Path, help="output folder: genotype.json, metrics.parquet")
@@ -31,11 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--settings", help="JSON mapping of search settings (the darts config block), after --config")
     parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:N")
     parser.add_argument("--primitives", help="comma-separated operation names (default: the reference's list)")
-    types = {f.name: f.type for f in dataclasses.fields(SearchConfig)}
-    for key in FLAG_KEYS:
-        kind = {"int": int, "float": float, "str": str}[types[key]]
-        kw = {"choices": ["first", "second"]} if key == "order" else {}
-        parser.add_argument(f"--{key.replace('_', '-')}", dest=key, type=kind, default=None, **kw)
+    # type, choices and help from SearchConfig; no defaults, so a flag left out keeps the preset's or file's value
+    add_flags(parser, SearchConfig, FLAG_KEYS, defaults=False)
 
 
 def resolve_config(args: argparse.Namespace):

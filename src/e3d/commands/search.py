@@ -7,31 +7,14 @@ import json
 import os
 from pathlib import Path
 
-from e3d.score.registry import names as score_names
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--budget-gflops", type=float, default=None, help="conv+linear GMACs of one clip (paper 'GFLOPs')")
-    p.add_argument("--budget-params", type=float, default=None, help="parameter budget (count)")
-    p.add_argument("--max-layers", type=int, required=True, help="layer budget (3 per bottleneck layer + 2)")
-    p.add_argument("--resolution", type=int, required=True)
-    p.add_argument("--frames", type=int, required=True)
-    p.add_argument("--iterations", type=int, required=True, help="candidates generated (rejected ones count)")
-    p.add_argument("--population", type=int, default=256)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--score", choices=score_names(), default="stentr",
-                   help="analytic (stentr, homoentr) or forward-inference (zen, madet, forward) score")
-    p.add_argument("--score-options", default="{}", metavar="JSON",
-                   help='options of a forward score, e.g. \'{"batch_size": 1, "repeats": 1, "device": "auto"}\'')
-    p.add_argument("--kernels", default="1x3x3,1x5x5,3x3x3", help="kernel set, comma separated KtxKxK")
-    p.add_argument("--template", default="e3d-initial", help="built-in initial structure: e3d-initial (the authors' configs) or e3d-initial-table8 (Table 8 as printed)")
-    p.add_argument("--alpha-resolution", type=int, default=None,
-                   help="resolution for alpha only (160 = the authors' M/L quirk); default --resolution")
-    p.add_argument("--lanes", type=int, default=16,
-                   help="parallel lanes per epoch; the result depends on lanes, never on --workers")
-    p.add_argument("--sync-every", type=int, default=None,
-                   help="steps per lane between population merges (default: the population size, the authors' rule)")
-    p.add_argument("--topk", type=int, default=10)
+    from e3d.search.engine import RUN_KEYS, SHARED_KEYS, SearchConfig
+    from e3d.settingspec import add_flags
+
+    # the settings' flags: type, default, choices and help from SearchConfig, as the workflow's schema
+    add_flags(p, SearchConfig, RUN_KEYS + SHARED_KEYS,
+              required=("max_layers", "resolution", "frames", "iterations"))
     p.add_argument("--workers", type=int, default=None, help="processes (default: the CPUs available, <= lanes)")
     p.add_argument("--out", required=True, help="output directory (arch.json, topk.json, trace.parquet)")
     p.add_argument("--state-dir", default=None,
@@ -55,15 +38,11 @@ def _score_options(text: str) -> dict:
 
 def search_config(args: argparse.Namespace):
     """The SearchConfig these flags describe (also used by benchmarks/bench_paper_search.py on the rule's flags)."""
-    from e3d.search.engine import SearchConfig
+    from e3d.search.engine import RUN_KEYS, SHARED_KEYS, SearchConfig
 
-    return SearchConfig(
-        max_layers=args.max_layers, resolution=args.resolution, frames=args.frames, iterations=args.iterations,
-        population=args.population, seed=args.seed, budget_gflops=args.budget_gflops,
-        budget_params=None if args.budget_params is None else int(args.budget_params), score=args.score,
-        kernels=args.kernels, template=args.template, lanes=args.lanes, sync_every=args.sync_every,
-        alpha_resolution=args.alpha_resolution, topk=args.topk, score_options=_score_options(args.score_options),
-    )
+    values = {key: getattr(args, key) for key in RUN_KEYS + SHARED_KEYS}
+    values["score_options"] = _score_options(args.score_options)
+    return SearchConfig(**values)
 
 
 def run(args: argparse.Namespace) -> int:

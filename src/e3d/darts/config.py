@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from e3d.darts.architect import ORDERS
-from e3d.darts.ops import DEFAULT_PRIMITIVES
+from e3d.darts.ops import DEFAULT_PRIMITIVES, OPS
 from e3d.darts.space import NetworkConfig
 from e3d.errors import E3DError
+from e3d.settingspec import check_fields, setting
 
 
 class SearchConfigError(E3DError, ValueError):
@@ -22,61 +23,54 @@ class SearchConfigError(E3DError, ValueError):
 
 @dataclass(frozen=True)
 class SearchConfig:
+    """Every search setting, declared once: workflow/schemas/generated/darts.schema.yaml (`python -m e3d.schemagen
+    --write`) is generated from these fields and PRESETS, and __post_init__ checks the same bounds."""
+
     # network shape (see NetworkConfig)
-    channels: int = 16
-    layers: int = 8
-    steps: int = 4
-    multiplier: int = 4
-    stem_multiplier: int = 3
-    stem_stride: int = 2
-    primitives: tuple[str, ...] = DEFAULT_PRIMITIVES
+    channels: int = setting(16, doc="initial cell channels C (doubled at each reduction cell)")
+    layers: int = setting(8, doc="cells in the search network")
+    steps: int = setting(4, doc="intermediate nodes per cell")
+    multiplier: int = setting(4, doc="nodes concatenated into a cell's output")
+    stem_multiplier: int = setting(3, doc="stem channels = stem_multiplier x channels")
+    stem_stride: int = setting(2, doc="spatial stride of the stem (1 or 2)")
+    primitives: tuple[str, ...] = setting(DEFAULT_PRIMITIVES, items={"enum": sorted(OPS)}, minItems=2,
+                                          uniqueItems=True, doc="candidate operations on every edge")
     # input: TSN segments
-    segments: int = 4
-    frames_per_segment: int = 2
-    sample_rate: int = 1  # step between the frames of one snippet
-    size: int = 112
+    segments: int = setting(4, doc="TSN segments K per video")
+    frames_per_segment: int = setting(2, doc="frames F of the snippet taken from each segment")
+    sample_rate: int = setting(1, minimum=1, doc="step between a snippet's frames")
+    size: int = setting(112, minimum=1, doc="square crop side (pixels)")
     # data
-    train_split: str = "train"
-    train_portion: float = 0.5  # the weight half; the rest drives the architecture
-    max_videos: int = 0  # 0: every training video; otherwise a deterministic stratified subset (smoke runs)
-    batch_size: int = 16
-    num_workers: int = 0
-    bn_batches: int = 8  # batches of the weight half that re-estimate BatchNorm statistics before validating
+    train_split: str = setting("train", doc="frame-store split the search uses (both halves come from it)")
+    train_portion: float = setting(0.5, exclusiveMinimum=0.0, exclusiveMaximum=1.0,
+                                   doc="fraction of the training videos in the weight half; the rest drives the "
+                                       "architecture")
+    max_videos: int = setting(0, minimum=0, doc="0: all training videos; N: a deterministic stratified subset")
+    batch_size: int = setting(16, minimum=1, doc="clips per step")
+    num_workers: int = setting(0, minimum=0, doc="DataLoader workers")
+    bn_batches: int = setting(8, minimum=0, doc="batches re-estimating BatchNorm statistics before validation")
     # schedule
-    epochs: int = 50
-    order: str = "first"
-    arch_warmup_epochs: int = 0  # epochs of weight-only training before the alphas move
-    seed: int = 0
+    epochs: int = setting(50, minimum=1, doc="search epochs")
+    order: str = setting("first", enum=list(ORDERS), doc="first or second order architecture gradient")
+    arch_warmup_epochs: int = setting(0, minimum=0, doc="weight-only epochs before the alphas move")
+    seed: int = setting(0, doc="seed of weights, alphas, halves and sampling")
     # weights: SGD with cosine annealing
-    w_lr: float = 0.025
-    w_lr_min: float = 0.001
-    w_momentum: float = 0.9
-    w_weight_decay: float = 3e-4
-    grad_clip: float = 5.0
+    w_lr: float = setting(0.025, exclusiveMinimum=0, doc="SGD learning rate (cosine annealed)")
+    w_lr_min: float = setting(0.001, minimum=0, doc="final SGD learning rate (at most w_lr)")
+    w_momentum: float = setting(0.9, doc="SGD momentum")
+    w_weight_decay: float = setting(3e-4, doc="SGD weight decay")
+    grad_clip: float = setting(5.0, exclusiveMinimum=0, doc="weight gradient norm clip")
     # architecture: Adam
-    a_lr: float = 3e-4
-    a_beta1: float = 0.5
-    a_beta2: float = 0.999
-    a_weight_decay: float = 1e-3
+    a_lr: float = setting(3e-4, exclusiveMinimum=0, doc="Adam learning rate of the alphas")
+    a_beta1: float = setting(0.5, doc="Adam beta1")
+    a_beta2: float = setting(0.999, doc="Adam beta2")
+    a_weight_decay: float = setting(1e-3, doc="Adam weight decay of the alphas")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "primitives", tuple(self.primitives))
-        if self.order not in ORDERS:
-            raise SearchConfigError(f"order: expected one of {list(ORDERS)}, got {self.order!r}")
-        for name in ("sample_rate", "size", "batch_size", "epochs"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise SearchConfigError(f"{name}: expected a positive integer, got {value!r}")
-        for name in ("max_videos", "num_workers", "arch_warmup_epochs", "bn_batches"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise SearchConfigError(f"{name}: expected a non-negative integer, got {value!r}")
-        if not 0.0 < self.train_portion < 1.0:
-            raise SearchConfigError(f"train_portion: expected a value strictly between 0 and 1, got {self.train_portion}")
-        for name in ("w_lr", "a_lr", "grad_clip"):
-            if not getattr(self, name) > 0:
-                raise SearchConfigError(f"{name}: expected a positive number, got {getattr(self, name)!r}")
-        if not 0 <= self.w_lr_min <= self.w_lr:
+        # every declared bound but the operation names, which NetworkConfig reports with the known ones
+        check_fields(self, SearchConfigError, names=[f.name for f in dataclasses.fields(self) if f.name != "primitives"])
+        if not self.w_lr_min <= self.w_lr:
             raise SearchConfigError(f"w_lr_min: expected 0 <= w_lr_min <= w_lr, got {self.w_lr_min}")
         self.network  # validates the shape fields
 
@@ -105,14 +99,32 @@ class SearchConfig:
 
 
 PRESETS: dict[str, SearchConfig] = {
-    # UCF101 split 1 from scratch: DARTS's search network on 4 segments x 2 frames x 112^2.
     "ucf101": SearchConfig(),
-    # The built-in synthetic store: a network small enough to search in a few minutes on 2 CPU cores.
     "synthetic": SearchConfig(
         channels=4, layers=3, steps=2, multiplier=2, stem_stride=1, segments=4, frames_per_segment=2, size=24,
         max_videos=120, batch_size=8, epochs=3,
     ),
 }
+# What each preset is for (the description of its settings block in the darts config section).
+PRESET_DOCS: dict[str, str] = {
+    "ucf101": "UCF101 split 1 from scratch: 8 cells, 4 nodes, 16 channels, 4 segments x 2 frames x 112^2",
+    "synthetic": "the built-in synthetic data: a few minutes on 2 CPU cores",
+}
+
+
+@dataclass(frozen=True)
+class DartsSection:
+    """The darts config section's keys beside its settings blocks (one per preset, see e3d.schemagen)."""
+
+    datasets: list[str] = setting(
+        factory=list,
+        doc="data.datasets to search (rule darts_search: work/darts/{dataset}/genotype.json + metrics.parquet). A "
+            "dataset uses the settings block of its name, else of its data format. A models entry `arch: "
+            "darts:{dataset}` retrains the searched network from scratch (rules train/evaluate); "
+            "results/table_darts_{dataset}.csv compares it.")
+    compare: list[str] | None = setting(
+        None, doc="models entries the DARTS table compares with, trained on the same data; null = every trained "
+                  "models entry that is neither a DARTS nor an SGS model")
 
 
 def preset(name: str) -> SearchConfig:

@@ -10,9 +10,9 @@ rule files import this while Snakemake builds the DAG.
 from __future__ import annotations
 
 import json
-import shlex
 from typing import Any
 
+from e3d.cliflags import to_flags
 from e3d.errors import E3DError
 from e3d.layout import Layout
 from e3d.model_kinds import parse_reference
@@ -86,8 +86,7 @@ class DartsConfig:
         return dict(self.cfg[self.block_name(dataset)])
 
     def search_args(self, dataset: str) -> str:
-        return (f"--preset {shlex.quote(self.block_name(dataset))} "
-                f"--settings {shlex.quote(json.dumps(self.settings(dataset), sort_keys=True))}")
+        return to_flags({"preset": self.block_name(dataset), "settings": self.settings(dataset)})
 
     def store(self, dataset: str) -> str:
         if dataset not in self.data:

@@ -6,10 +6,10 @@ Kept in the library (not the rule file) so the rule file holds only rules and th
 from __future__ import annotations
 
 import os
-import shlex
 import sys
 from typing import Any
 
+from e3d.cliflags import to_flags
 from e3d.layout import Layout
 
 
@@ -24,11 +24,6 @@ def ensure_interpreter_on_path() -> None:
     parts = os.environ.get("PATH", "").split(os.pathsep)
     if bindir not in parts[:1]:
         os.environ["PATH"] = os.pathsep.join([bindir, *[p for p in parts if p]])
-
-
-def flags(settings: dict[str, Any]) -> str:
-    """`--key value` flags for an e3d subcommand from a config slice (sorted: a stable command line)."""
-    return " ".join(f"--{k.replace('_', '-')} {shlex.quote(str(v))}" for k, v in sorted(settings.items()))
 
 
 class DataConfig:
@@ -61,7 +56,7 @@ class DataConfig:
         for key in ("annotations", "classes"):
             if ds[key]:
                 args[key] = ds[key]
-        return flags(args)
+        return to_flags(args, sort=True)
 
     def index_inputs(self, name: str) -> list[str]:
         if self.is_generated(name):
@@ -100,12 +95,10 @@ class DataConfig:
     def clip_args(self, name: str, clip_input: str) -> str:
         """`e3d train`/`e3d evaluate` flags for that source; the extract settings make the video source read the
         frames the store would hold."""
-        import json
-
         if self.source(name) == "video":
-            return flags({"source": "video", "index": clip_input,
-                          "extract": json.dumps(self.datasets[name]["extract"], sort_keys=True)})
-        return flags({"store": os.path.dirname(clip_input)})
+            return to_flags({"source": "video", "index": clip_input, "extract": self.datasets[name]["extract"]},
+                            sort=True)
+        return to_flags({"store": os.path.dirname(clip_input)})
 
     def shard_paths(self, name: str) -> list[str]:
         n = self.datasets[name]["extract"]["shards"]

@@ -8,8 +8,9 @@ while it builds the DAG.
 
 from __future__ import annotations
 
-import shlex
 from typing import Any, Mapping
+
+from e3d.cliflags import to_flags
 
 PROTOCOL_KEYS = ("views", "clips", "crop", "spacing")
 VIEW_CROPS = {"center": 1, "lcr": 3}  # spatial crops per clip of each view mode
@@ -38,7 +39,5 @@ def describe(protocol: Mapping[str, Any]) -> str:
 
 def protocol_flags(protocol: Mapping[str, Any]) -> str:
     """The `e3d evaluate` flags of a resolved protocol."""
-    flags = ["--views", protocol["views"], "--clips", str(protocol["clips"]), "--spacing", protocol["spacing"]]
-    if protocol.get("crop"):
-        flags += ["--crop", str(protocol["crop"])]
-    return " ".join(shlex.quote(f) for f in flags)
+    return to_flags({"views": protocol["views"], "clips": protocol["clips"], "spacing": protocol["spacing"],
+                     "crop": protocol.get("crop") or None})

@@ -48,6 +48,7 @@ from e3d.provenance import config_digest
 from e3d.score.registry import check_score_options
 from e3d.score.registry import names as score_names
 from e3d.search.evaluator import make_search_evaluator
+from e3d.settingspec import check_fields, setting
 
 STATE_VERSION = 1
 
@@ -56,30 +57,54 @@ class SearchError(E3DError, ValueError):
     """Search settings that cannot work (impossible budget, bad state dir, ...)."""
 
 
+# A search run's kernels as the config spells them (a string; SearchConfig parses it).
+KERNELS_PATTERN = "^[0-9]+x[0-9]+x[0-9]+(,[0-9]+x[0-9]+x[0-9]+)*$"
+# The keys of a workflow search run (config search.runs.RUN) and those shared by all runs (config search.*): the
+# SearchConfig fields the workflow sets; e3d.schemagen writes their schemas, e3d.commands.search their flags.
+RUN_KEYS = ("template", "score", "score_options", "budget_gflops", "budget_params", "max_layers", "resolution",
+            "frames", "alpha_resolution", "kernels", "iterations", "population", "seed")
+SHARED_KEYS = ("lanes", "sync_every", "topk")
+# A config-only run key: the one search space the engine has (not a SearchConfig field, so not in its digest).
+SPACE_KEY = {"space": {"type": "string", "enum": ["e3d-k1dwk1"], "default": "e3d-k1dwk1",
+                       "description": "the search space"}}
+
+
 @dataclass(frozen=True)
 class SearchConfig:
-    max_layers: int
-    resolution: int
-    frames: int
-    iterations: int
-    population: int
-    seed: int
-    budget_gflops: float | None = None
-    budget_params: int | None = None
-    score: str = "stentr"
-    kernels: tuple[Kernel, ...] = PAPER_KERNELS
-    template: str = "e3d-initial"
-    lanes: int = 16
-    # Steps per lane between merges; None = the population size, as the authors' workers merge (TinyNAS
-    # sync_interval = sync_size_ratio x popu_size, ratio 1.0). Resolved here so the value is in the provenance.
-    sync_every: int | None = None
-    alpha_resolution: int | None = None  # 160 reproduces the authors' M/L quirk
+    """A search's settings, declared once: the workflow's search-run schema
+    (workflow/schemas/generated/search_*.schema.yaml, `python -m e3d.schemagen --write`) and the `e3d search`
+    flags come from these fields, and __post_init__ checks the same bounds."""
+
+    max_layers: int = setting(minimum=1, doc="layer budget (3 per bottleneck layer + 2)")
+    resolution: int = setting(minimum=1, doc="input resolution (square)")
+    frames: int = setting(minimum=1, doc="input frames")
+    iterations: int = setting(minimum=1, doc="candidates generated (rejected ones count)")
+    population: int = setting(256, minimum=1)
+    seed: int = setting(0)
+    budget_gflops: float | None = setting(None, exclusiveMinimum=0,
+                                          doc="conv+linear GMACs of one clip (the paper's GFLOPs)")
+    budget_params: int | None = setting(None, minimum=1, doc="parameter budget (count)")
+    score: str = setting("stentr", enum=list(score_names()),
+                         doc="e3d.score.registry names: analytic stentr/homoentr, forward zen/madet/forward")
+    kernels: tuple[Kernel, ...] = setting(
+        PAPER_KERNELS, doc="kernel set, comma separated KtxKxK",
+        schema={"type": "string", "pattern": KERNELS_PATTERN, "default": ",".join(kernel_str(k) for k in PAPER_KERNELS)})
+    template: str = setting("e3d-initial", doc="built-in initial structure: e3d-initial (the authors' configs, first "
+                                               "block 1x5x5) or e3d-initial-table8 (paper Table 8 as printed, 3x3x3)")
+    lanes: int = setting(16, minimum=1, doc="parallel lanes per epoch (fixed, so results do not depend on threads)")
+    # Resolved here so the value is in the provenance.
+    sync_every: int | None = setting(
+        None, minimum=1,
+        doc="steps per lane between population merges; null = the run's population size, the authors' rule (TinyNAS "
+            "workers merge after sync_size_ratio x popu_size steps, with sync_size_ratio 1.0 in every E3D config)")
+    alpha_resolution: int | None = setting(None, minimum=1,
+                                           doc="resolution for alpha only; 160 reproduces the authors' M/L quirk")
     on_parallel: str = "invalid"
     num_classes: int = DEFAULT_NUM_CLASSES  # only the head's (constant) share of the FLOPs and params budget
-    topk: int = 10
-    # Options of a forward score (batch_size, repeats, device, ...); the search seed is its seed. Empty for the
-    # analytic scores, which have none.
-    score_options: dict[str, Any] = field(default_factory=dict)
+    topk: int = setting(10, minimum=1, doc="best architectures kept in topk.json")
+    # The search seed is a forward score's seed. Empty for the analytic scores, which have none.
+    score_options: dict[str, Any] = setting(
+        factory=dict, doc="options of a forward score (batch_size, repeats, device, gamma, stage_weights)")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kernels", parse_kernels(self.kernels))
@@ -88,16 +113,9 @@ class SearchConfig:
         if self.score not in score_names():
             raise SearchError(f"unknown score {self.score!r}; expected one of {', '.join(score_names())}")
         object.__setattr__(self, "score_options", check_score_options(self.score, self.score_options))
-        for name in ("max_layers", "resolution", "frames", "iterations", "population", "lanes", "sync_every", "topk"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise SearchError(f"search setting {name} must be a positive integer, got {v!r}")
+        check_fields(self, SearchError, "search setting ")
         if self.budget_gflops is None and self.budget_params is None:
             raise SearchError("give a budget: budget_gflops and/or budget_params")
-        if self.budget_gflops is not None and not self.budget_gflops > 0:
-            raise SearchError(f"budget_gflops must be > 0, got {self.budget_gflops}")
-        if self.budget_params is not None and not self.budget_params > 0:
-            raise SearchError(f"budget_params must be > 0, got {self.budget_params}")
 
     @property
     def budget_macs(self) -> float:

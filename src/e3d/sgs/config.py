@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping
 
 from e3d.errors import E3DError
+from e3d.settingspec import check_fields, setting
 
 # The option values, here so that the config (read while Snakemake builds the DAG) needs no torch.
 DISTANCES = ("l2", "l1", "cosine")
@@ -20,40 +21,28 @@ class SGSConfigError(E3DError, ValueError):
 
 @dataclass(frozen=True)
 class SGSConfig:
-    """num_bins: B; None = the clip length at the insertion point (the released configs use B = T).
-    embed_dim: L (released configs: 8). distance: l2 (authors), l1 or cosine. kernel_norm: none (authors),
-    frame or bin (see sampling.normalise_weights). boundary: nearest (each frame in exactly one bin) or
-    both (the authors' kernel, a frame within 1e-7 of a bin edge in two; see sampling). drop_empty_bins: drop and pack empty bins (authors)
-    or keep all B. stage: where the module goes; -1 = after the stem, i = after super block i (the
-    authors place it after res2, i.e. the first residual stage: stage 0 here). placement: before_act (authors:
-    after the stage's last residual add, before its activation) or after_act (after the whole stage)."""
+    """One SGS layer's settings, declared once (defaults are the authors' released configs): the models entries'
+    `sgs:` schema (workflow/schemas/generated/sgs_module.schema.yaml, `python -m e3d.schemagen --write`) is
+    generated from these fields and __post_init__ checks the same bounds. See sampling.normalise_weights for the
+    kernel norms and sampling for the boundary rule."""
 
-    num_bins: int | None = None
-    embed_dim: int = 8
-    distance: str = "l2"
-    kernel_norm: str = "none"
-    boundary: str = "nearest"
-    drop_empty_bins: bool = True
-    stage: int = 0
-    placement: str = "before_act"
+    num_bins: int | None = setting(None, minimum=1, doc="B; null = the clip length T at the insertion point (authors)")
+    embed_dim: int = setting(8, minimum=1, doc="L, the embedding size (released configs: 8)")
+    distance: str = setting("l2", enum=list(DISTANCES), doc="distance of a frame's embedding to the mean (authors: l2)")
+    kernel_norm: str = setting("none", enum=list(KERNEL_NORMS),
+                               doc="normalisation of the triangular kernel (authors: none)")
+    boundary: str = setting("nearest", enum=list(BOUNDARIES),
+                            doc="a frame on a bin edge: in the nearest bin (each frame in exactly one), or in both "
+                                "(the authors' kernel: a frame within 1e-7 of a bin edge)")
+    drop_empty_bins: bool = setting(True, doc="drop and pack empty bins (authors); false keeps all B")
+    stage: int = setting(0, minimum=-1, doc="insert after this stage: -1 = the stem, i = super block i (authors: "
+                                            "after res2, the first residual stage = 0)")
+    placement: str = setting("before_act", enum=list(PLACEMENTS),
+                             doc="before_act: between the stage's last residual add and its activation (authors); "
+                                 "after_act: after the stage")
 
     def __post_init__(self) -> None:
-        if self.num_bins is not None and (isinstance(self.num_bins, bool) or not isinstance(self.num_bins, int) or self.num_bins < 1):
-            raise SGSConfigError(f"sgs.num_bins: expected a positive integer or null, got {self.num_bins!r}")
-        if isinstance(self.embed_dim, bool) or not isinstance(self.embed_dim, int) or self.embed_dim < 1:
-            raise SGSConfigError(f"sgs.embed_dim: expected a positive integer, got {self.embed_dim!r}")
-        if self.distance not in DISTANCES:
-            raise SGSConfigError(f"sgs.distance: expected one of {', '.join(DISTANCES)}, got {self.distance!r}")
-        if self.kernel_norm not in KERNEL_NORMS:
-            raise SGSConfigError(f"sgs.kernel_norm: expected one of {', '.join(KERNEL_NORMS)}, got {self.kernel_norm!r}")
-        if self.boundary not in BOUNDARIES:
-            raise SGSConfigError(f"sgs.boundary: expected one of {', '.join(BOUNDARIES)}, got {self.boundary!r}")
-        if not isinstance(self.drop_empty_bins, bool):
-            raise SGSConfigError(f"sgs.drop_empty_bins: expected true or false, got {self.drop_empty_bins!r}")
-        if self.placement not in PLACEMENTS:
-            raise SGSConfigError(f"sgs.placement: expected one of {', '.join(PLACEMENTS)}, got {self.placement!r}")
-        if isinstance(self.stage, bool) or not isinstance(self.stage, int) or self.stage < -1:
-            raise SGSConfigError(f"sgs.stage: expected -1 (after the stem) or a super-block index >= 0, got {self.stage!r}")
+        check_fields(self, SGSConfigError, "sgs.")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> "SGSConfig":

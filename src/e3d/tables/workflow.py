@@ -8,9 +8,7 @@ config/paper.yaml, results/table3_k400.csv is built from the dataset configured 
 
 from __future__ import annotations
 
-import json
 import platform
-import shlex
 from pathlib import Path
 from typing import Any
 
@@ -169,13 +167,6 @@ class TablesConfig:
 
     def common_params(self, *datasets: str) -> dict[str, Any]:
         return {"device": self.device(), "views": self.views(*datasets), "flops_convention": FLOPS_CONVENTION}
-
-    @staticmethod
-    def cli_args(inputs: dict[str, list[str]], params: dict[str, Any]) -> str:
-        """`--input NAME=PATH ... --params JSON` for `e3d tables` (paths in the rule's input order)."""
-        parts = [f"--input {shlex.quote(f'{k}={p}')}" for k, paths in inputs.items() for p in paths]
-        parts.append(f"--params {shlex.quote(json.dumps(params, sort_keys=True))}")
-        return " ".join(parts)
 
     # -- targets ----------------------------------------------------------------------------------------------
 

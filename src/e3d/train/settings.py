@@ -1,7 +1,9 @@
 """Training hyper-parameters: one frozen value built from the workflow's `train` config slice.
 
-The schema (workflow/schemas/train.schema.yaml) fills defaults in the workflow; `from_dict` repeats the
-checks so `e3d train` run by hand with a hand-written JSON gets the same clear errors.
+This dataclass is the one definition of the settings: their defaults, bounds and docs. The workflow's schema
+fragments (workflow/schemas/generated/train_settings*.schema.yaml, written by `python -m e3d.schemagen --write`)
+are generated from it, and `check` applies the same bounds, so `e3d train` run by hand with a hand-written JSON
+stops on the values the workflow refuses.
 """
 
 from __future__ import annotations
@@ -12,6 +14,10 @@ from typing import Any
 
 from e3d.data.sampling import SAMPLINGS
 from e3d.errors import UserError
+from e3d.settingspec import check_fields, setting
+
+# The smallest training crop accepted: the schema's bound and `check`'s are this one value (they differed, 8 and 1).
+MIN_CROP = 8
 
 
 class SettingsError(UserError):
@@ -20,25 +26,30 @@ class SettingsError(UserError):
 
 @dataclass(frozen=True)
 class TrainSettings:
-    epochs: int = 10
-    batch_size: int = 8  # clips per process; the global batch is batch_size x world size
-    lr: float = 0.1  # peak learning rate for the global batch
-    warmup_epochs: float = 1.0
-    momentum: float = 0.9
-    weight_decay: float = 5e-5  # on conv/linear weights only, never on norms or biases
-    frames: int = 8  # clip length fed to the model
-    sample_rate: int = 1  # temporal stride between sampled frames
-    sampling: str = "clip"  # clip: one contiguous clip; segments: TSN, one frame from each of `frames` segments
-    crop: int = 56  # training crop (square)
-    short_side_scale: tuple[float, float] = (1.0, 1.25)  # random short side, relative to the crop
-    flip: bool = True  # horizontal flip; off where classes are directional
-    mean: tuple[float, float, float] = (0.45, 0.45, 0.45)
-    std: tuple[float, float, float] = (0.225, 0.225, 0.225)
-    label_smoothing: float = 0.0
-    checkpoint_every: int = 50  # optimiser steps between mid-epoch checkpoints (0 = epoch ends only)
-    num_workers: int = -1  # DataLoader workers per process; -1 = sized to the job's CPUs
-    deterministic: bool = False  # deterministic kernels (bit-identical resume); slower on GPUs
-    seed: int = 0
+    epochs: int = setting(10, minimum=1)
+    batch_size: int = setting(8, minimum=1, doc="clips per process; the global batch is batch_size x world size")
+    lr: float = setting(0.1, exclusiveMinimum=0, doc="peak learning rate for the global batch")
+    warmup_epochs: float = setting(1.0, minimum=0)
+    momentum: float = setting(0.9, minimum=0, maximum=0.999)
+    weight_decay: float = setting(5e-5, minimum=0, doc="on conv/linear weights only, none on norms and biases")
+    frames: int = setting(8, minimum=1, doc="clip length fed to the model")
+    sample_rate: int = setting(1, minimum=1, doc="temporal stride between sampled frames")
+    sampling: str = setting(
+        "clip", enum=list(SAMPLINGS),
+        doc="clip = one contiguous clip of `frames` frames `sample_rate` apart (Kinetics/X3D style); segments = TSN "
+            "sampling: the video cut into `frames` equal segments, one frame from each (random in training, centred "
+            "at test), so the clip spans the whole video (the TSN/TSM Something-Something protocol)")
+    crop: int = setting(56, minimum=MIN_CROP, doc="training crop (square)")
+    short_side_scale: tuple[float, float] = setting((1.0, 1.25), items={"minimum": 1.0},
+                                                    doc="random short side, as a multiple of the crop")
+    flip: bool = setting(True, doc="random horizontal flip (off for directional classes)")
+    mean: tuple[float, float, float] = setting((0.45, 0.45, 0.45))
+    std: tuple[float, float, float] = setting((0.225, 0.225, 0.225), items={"exclusiveMinimum": 0})
+    label_smoothing: float = setting(0.0, minimum=0, maximum=1)
+    checkpoint_every: int = setting(50, minimum=0, doc="optimiser steps between mid-epoch checkpoints (0 = epoch ends only)")
+    num_workers: int = setting(-1, minimum=-1, doc="DataLoader workers per process; -1 = sized to the job's CPUs")
+    deterministic: bool = setting(False, doc="deterministic kernels (bit-identical resume); slower on GPUs")
+    seed: int = setting(0)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> "TrainSettings":
@@ -72,18 +83,10 @@ class TrainSettings:
         return s
 
     def check(self) -> None:
-        for name in ("epochs", "batch_size", "frames", "sample_rate", "crop"):
-            if getattr(self, name) < 1:
-                raise SettingsError(f"train settings: {name} must be >= 1, got {getattr(self, name)}")
-        if self.sampling not in SAMPLINGS:
-            raise SettingsError(f"train settings: sampling must be one of {list(SAMPLINGS)}, got {self.sampling!r}")
+        check_fields(self, SettingsError, "train settings: ")
         lo, hi = self.short_side_scale
-        if not 1.0 <= lo <= hi:
-            raise SettingsError(f"train settings: short_side_scale must satisfy 1 <= min <= max, got {self.short_side_scale}")
-        if self.lr <= 0 or self.warmup_epochs < 0 or self.weight_decay < 0 or not 0 <= self.momentum < 1:
-            raise SettingsError("train settings: need lr > 0, warmup_epochs >= 0, weight_decay >= 0, 0 <= momentum < 1")
-        if min(self.std) <= 0:
-            raise SettingsError(f"train settings: std must be positive, got {self.std}")
+        if not lo <= hi:
+            raise SettingsError(f"train settings: short_side_scale must satisfy min <= max, got {self.short_side_scale}")
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

@@ -5,10 +5,9 @@ Kept in the library so the rule file holds only rules and these are unit-testabl
 
 from __future__ import annotations
 
-import json
-import shlex
 from typing import Any
 
+from e3d.cliflags import quote_value, to_flags
 from e3d.layout import Layout
 from e3d.model_kinds import MODEL_KINDS, kind_of_reference, load, parse_reference
 from e3d.train.settings import TrainSettings
@@ -73,7 +72,7 @@ class TrainConfig:
             raise ValueError(f"config: training settings for dataset {dataset!r}, model {model!r}: {exc}") from exc
 
     def settings_arg(self, dataset: str, model: str) -> str:
-        return shlex.quote(json.dumps(self.settings(dataset, model), sort_keys=True))
+        return quote_value(self.settings(dataset, model))
 
     def _model(self, model: str) -> dict[str, Any]:
         if model not in self.models:
@@ -122,20 +121,13 @@ class TrainConfig:
         return [p for p in (path, self.init_file(model)) if p]
 
     def arch_arg(self, model: str) -> str:
-        return shlex.quote(self.arch_source(model)[1])
+        return quote_value(self.arch_source(model)[1])
 
     def model_flags(self, model: str) -> str:
+        """The models entry's overrides of its architecture as `e3d train` flags (those it leaves null are left
+        out)."""
         m = self._model(model)
-        flags: list[str] = []
-        if m.get("se_ratio") is not None:
-            flags += ["--se-ratio", str(m["se_ratio"])]
-        if m.get("act") is not None:
-            flags += ["--act", m["act"]]
-        if m.get("dropout") is not None:
-            flags += ["--dropout", str(m["dropout"])]
-        if m.get("init") is not None:
-            flags += ["--init", m["init"]]
-        return " ".join(shlex.quote(f) for f in flags)
+        return to_flags({key: m.get(key) for key in ("se_ratio", "act", "dropout", "init")})
 
     def resources(self) -> dict[str, Any]:
         """For the SLURM executor: gpu/gpu_model/cpus_per_gpu only when GPUs are asked for. Never `tasks`:

@@ -1,0 +1,139 @@
+"""Each settings block is declared once, as a dataclass (e3d.settingspec): the committed schema fragments are what
+the generator writes from it, and the workflow's defaults, key lists, bounds, CLI flags and docs all come from it."""
+
+import argparse
+import dataclasses
+
+import jsonschema
+import pytest
+
+from e3d import schemagen
+from e3d.config import load_schema, validate_config
+from e3d.darts.config import PRESETS
+from e3d.darts.config import SearchConfig as DartsSearchConfig
+from e3d.search.engine import RUN_KEYS, SHARED_KEYS, SearchConfig
+from e3d.settingspec import fields_of, key_names, property_schema
+from e3d.sgs.config import SGSConfig, SGSConfigError
+from e3d.train.settings import MIN_CROP, SettingsError, TrainSettings
+
+BLOCKS = [TrainSettings, SGSConfig, SearchConfig, DartsSearchConfig]
+
+
+def test_committed_schema_files_are_what_the_generator_writes():
+    assert schemagen.stale() == [], "run: python -m e3d.schemagen --write"
+
+
+def test_the_generator_writes_and_then_finds_nothing_stale(tmp_path):
+    assert sorted(schemagen.write(tmp_path)) == sorted(schemagen.GENERATED)
+    assert schemagen.stale(tmp_path) == [] and schemagen.write(tmp_path) == []
+    (tmp_path / "sgs_module.schema.yaml").write_text("# hand-edited\n")
+    assert schemagen.stale(tmp_path) == ["sgs_module.schema.yaml"]
+    assert schemagen.main(["--check"]) == 0
+
+
+def test_config_defaults_are_the_dataclass_defaults():
+    config = validate_config({"models": {"m": {"arch": "builtin:e3d-s", "sgs": {}}},
+                              "search": {"runs": {"r": {"max_layers": 83, "resolution": 160, "frames": 13,
+                                                        "iterations": 10, "budget_gflops": 1.9}}}})
+    assert config["train"]["settings"] == TrainSettings().to_dict()
+    assert config["models"]["m"]["sgs"] == {} and \
+        validate_config({"models": {"m": {"arch": "x", "sgs": {}}}})["models"]["m"]["sgs"] == {}
+    for name, preset in PRESETS.items():
+        assert config["darts"][name] == preset.to_dict()
+    run = config["search"]["runs"]["r"]
+    searched = SearchConfig(**{k: v for k, v in run.items() if k != "space"},
+                            **{k: config["search"][k] for k in SHARED_KEYS})
+    assert searched == SearchConfig(max_layers=83, resolution=160, frames=13, iterations=10, budget_gflops=1.9)
+    assert set(run) - {"space"} == set(RUN_KEYS)
+
+
+def test_sgs_block_defaults_fill_in_from_the_dataclass():
+    schema = load_schema(schemagen.GENERATED_DIR / "sgs_module.schema.yaml")
+    assert {k: p["default"] for k, p in schema["properties"].items()} == SGSConfig().to_dict()
+
+
+def test_override_key_lists_are_the_settings_fields():
+    schema = load_schema()
+    train = schema["properties"]["train"]["properties"]
+    assert train["dataset_settings"]["additionalProperties"]["propertyNames"]["enum"] == key_names(TrainSettings)
+    models = schema["properties"]["models"]["additionalProperties"]["properties"]
+    assert models["settings"]["propertyNames"]["enum"] == key_names(TrainSettings)
+    with pytest.raises(Exception, match="epoch"):
+        validate_config({"train": {"dataset_settings": {"synthetic": {"epoch": 3}}}})
+
+
+def _bad_values(prop):
+    """Values just outside a property's declared bounds or choices."""
+    for key, step in (("minimum", -1), ("exclusiveMinimum", 0), ("maximum", 1), ("exclusiveMaximum", 0)):
+        if key in prop:
+            yield prop[key] + step  # the bound itself for an exclusive one
+    if "enum" in prop:
+        yield "not-a-choice"
+
+
+@pytest.mark.parametrize("cls", BLOCKS, ids=lambda c: f"{c.__module__}.{c.__name__}")
+def test_python_refuses_exactly_what_the_schema_refuses(cls):
+    """The bounds live in the field declarations: a value just outside one fails both the generated schema and
+    the dataclass's own check (the crop's lower bound was 8 in the schema and 1 in Python before)."""
+    base = {"max_layers": 83, "resolution": 160, "frames": 13, "iterations": 10, "budget_gflops": 1.9} \
+        if cls is SearchConfig else {}
+    for f in fields_of(cls):
+        prop = property_schema(cls, f)
+        for bad in _bad_values(prop):
+            with pytest.raises(jsonschema.ValidationError):
+                jsonschema.validate(bad, prop)
+            with pytest.raises(Exception, match=f.name):
+                if cls is TrainSettings:
+                    TrainSettings.from_dict({f.name: bad})
+                else:
+                    cls(**{**base, f.name: bad})
+
+
+def test_the_crop_bound_is_one_value():
+    schema = load_schema()
+    assert schema["properties"]["train"]["properties"]["settings"]["properties"]["crop"]["minimum"] == MIN_CROP
+    assert TrainSettings.from_dict({"crop": MIN_CROP}).crop == MIN_CROP
+    with pytest.raises(SettingsError, match="crop"):
+        TrainSettings.from_dict({"crop": MIN_CROP - 1})
+    with pytest.raises(Exception, match="crop"):
+        validate_config({"train": {"settings": {"crop": MIN_CROP - 1}}})
+
+
+def test_search_flags_defaults_and_help_come_from_the_dataclass():
+    from e3d.commands import search as search_cmd
+
+    parser = argparse.ArgumentParser()
+    search_cmd.add_arguments(parser)
+    actions = {a.dest: a for a in parser._actions}
+    schema = load_schema()["properties"]["search"]
+    run_props = schema["properties"]["runs"]["additionalProperties"]["properties"]
+    for f in fields_of(SearchConfig, RUN_KEYS + SHARED_KEYS):
+        action = actions[f.name]
+        prop = run_props.get(f.name) or schema["properties"][f.name]
+        assert action.help == f.metadata["doc"] == prop.get("description") or (action.help is None and not f.metadata["doc"])
+        assert action.required == (f.name in schema["properties"]["runs"]["additionalProperties"]["required"])
+        if not action.required:  # a mapping's default is its JSON text
+            assert action.default == (prop["default"] if prop["type"] != "object" else "{}"), f.name
+        if "enum" in prop:
+            assert action.choices == prop["enum"]
+    args = parser.parse_args(["--max-layers", "83", "--resolution", "160", "--frames", "13", "--iterations", "5",
+                              "--budget-gflops", "1.9", "--out", "x", "--score-options", "{}"])
+    assert search_cmd.search_config(args) == SearchConfig(max_layers=83, resolution=160, frames=13, iterations=5,
+                                                          budget_gflops=1.9)
+
+
+def test_darts_flags_come_from_the_dataclass_and_default_to_none():
+    from e3d.commands import darts_search
+
+    parser = argparse.ArgumentParser()
+    darts_search.add_arguments(parser)
+    actions = {a.dest: a for a in parser._actions}
+    by_name = {f.name: f for f in dataclasses.fields(DartsSearchConfig)}
+    for key in darts_search.FLAG_KEYS:
+        assert actions[key].default is None and actions[key].help == by_name[key].metadata["doc"]
+    assert actions["order"].choices == ["first", "second"]
+
+
+def test_sgs_checks_name_the_key():
+    with pytest.raises(SGSConfigError, match="sgs.stage must be an integer >= -1"):
+        SGSConfig(stage=-2)
