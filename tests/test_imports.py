@@ -3,7 +3,8 @@
 The rule: the graph of every import of an e3d module by an e3d module, at module level *and* inside functions,
 is acyclic, between modules and between packages (e3d.arch, e3d.score, ..., with the top-level modules such as
 e3d.provenance as nodes of their own). Importing `e3d.a.b` also imports the package `e3d.a`, so that is an edge
-too (except into a package the importer itself belongs to, which Python has initialised first).
+too (except into a package the importer itself belongs to, which Python has initialised first). Imports under
+`if TYPE_CHECKING:` are for annotations only, never run, and are no edges.
 
 A function-level ("late") import is allowed only to defer cost: a heavy optional dependency (torch, fvcore, av,
 pandas, ...) or an e3d module that pulls one in, so that Snakemake's DAG build and `e3d --help` stay light. It is
@@ -54,14 +55,25 @@ def _imported(module: str, node: ast.Import | ast.ImportFrom, is_package: bool) 
     return loaded
 
 
+def _is_type_checking_block(node: ast.AST) -> bool:
+    """`if TYPE_CHECKING:` (or `typing.TYPE_CHECKING`): imports for annotations only, never executed."""
+    if not isinstance(node, ast.If):
+        return False
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or \
+        (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
 def import_graph() -> dict[str, set[str]]:
     """module -> the e3d modules it imports anywhere in its source (module level or in a function)."""
     graph = {}
     for module, path in MODULES.items():
         tree = ast.parse(path.read_text(), filename=str(path))
         edges: set[str] = set()
+        type_only = {id(n) for block in ast.walk(tree) if _is_type_checking_block(block)
+                     for stmt in block.body for n in ast.walk(stmt)}
         for node in ast.walk(tree):
-            if isinstance(node, (ast.Import, ast.ImportFrom)):
+            if isinstance(node, (ast.Import, ast.ImportFrom)) and id(node) not in type_only:
                 edges |= _imported(module, node, path.name == "__init__.py")
         graph[module] = edges
     return graph

@@ -116,7 +116,7 @@ def test_figures_and_traces(tmp_path):
 
 
 def _config(**data):
-    return {"work_dir": "w", "results_dir": "r", "tables": {"datasets": [], "variant_models": {}, "table13": True,
+    return {"work_dir": "w", "results_dir": "r", "logs_dir": "l", "tables": {"datasets": [], "variant_models": {}, "table13": True,
                                                            "table4_runs": ["s"], "table11_runs": [], "table12_runs": []},
             "data": {"datasets": {"synthetic": {"format": "synthetic", "root": ""}, **data}},
             "search": {"runs": {"s": {"population": 8, "iterations": 10}}, "x3d_kernel_variants": {"enabled": False}},

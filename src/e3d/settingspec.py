@@ -27,7 +27,8 @@ _SCALAR_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string"
 
 def setting(default: Any = dataclasses.MISSING, *, doc: str | None = None, factory: Any = dataclasses.MISSING,
             schema: dict[str, Any] | None = None, **constraints: Any) -> Any:
-    """A dataclass field with its doc and JSON-schema constraints (`minimum=1`, `enum=[...]`, ...); `schema`
+    """A dataclass field with its doc and JSON-schema constraints (`minimum=1`, `enum=[...]` or a function returning
+    the list, ...); `schema`
     replaces the schema derived from the annotation where the config spells the value differently from Python
     (the search's kernel list is a string there)."""
     unknown = sorted(set(constraints) - set(CONSTRAINTS))
@@ -38,7 +39,10 @@ def setting(default: Any = dataclasses.MISSING, *, doc: str | None = None, facto
 
 
 def _meta(f: dataclasses.Field) -> dict[str, Any]:
-    return {"doc": None, "constraints": {}, "schema": None, **f.metadata}
+    meta = {"doc": None, "constraints": {}, "schema": None, **f.metadata}
+    # A callable constraint (e.g. the names of a registry that tests or plug-ins extend) is read when it is used.
+    meta["constraints"] = {k: list(v()) if callable(v) else v for k, v in meta["constraints"].items()}
+    return meta
 
 
 def fields_of(cls: type, names: Iterable[str] | None = None) -> list[dataclasses.Field]:

@@ -84,7 +84,7 @@ class SearchConfig:
     budget_gflops: float | None = setting(None, exclusiveMinimum=0,
                                           doc="conv+linear GMACs of one clip (the paper's GFLOPs)")
     budget_params: int | None = setting(None, minimum=1, doc="parameter budget (count)")
-    score: str = setting("stentr", enum=list(score_names()),
+    score: str = setting("stentr", enum=score_names,
                          doc="e3d.score.registry names: analytic stentr/homoentr, forward zen/madet/forward")
     kernels: tuple[Kernel, ...] = setting(
         PAPER_KERNELS, doc="kernel set, comma separated KtxKxK",
