@@ -100,7 +100,8 @@ def write_fig4(result: Fig4Result, out_dir: str | Path, config: dict) -> dict[st
     prov = figures.figure_provenance(config, ("tables", "baselines", "score"))
     paths = figures.spread_and_time(
         result.spread, result.timing, out_dir / FIG4_NAME, group="channels", method="method", value="value",
-        seconds="seconds", provenance=prov,
+        seconds="seconds", value_label="entropy score (HomoEntr)", seconds_label="seconds per 1,000 evaluations",
+        provenance=prov,
         caption="Forward-inference entropy (re-initialised each time) vs analytic HomoEntr on the three-layer "
                 "network; (b) seconds per 1,000 evaluations",
         extra={"config": config, "summary": result.summary.to_dict(orient="records")},

@@ -257,7 +257,13 @@ def fig2(inputs: Inputs, params: Mapping[str, Any], out: str) -> None:
     rows = rows.dropna(subset=["top1"])
     if len(rows) < 2:
         raise BuildError("Figure 2: needs at least two trained kernel-placement variants (tables.variant_models)")
-    figures.accuracy_vs_scores(rows, out, **_figure_meta(params))
+    figures.accuracy_vs_scores(rows, out, chance=_chance_top1(inputs.get("evals", [])), **_figure_meta(params))
+
+
+def _chance_top1(eval_paths: Sequence[str]) -> float | None:
+    """The chance top-1 (%) the evaluations record, when they agree on one (one dataset, one class count)."""
+    levels = {read_json(p).get("chance_top1") for p in eval_paths}
+    return 100.0 * float(levels.pop()) if len(levels) == 1 and None not in levels else None
 
 
 def fig5(inputs: Inputs, params: Mapping[str, Any], out: str) -> None:
