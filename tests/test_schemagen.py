@@ -12,11 +12,28 @@ from e3d.config import load_schema, validate_config
 from e3d.darts.config import PRESETS
 from e3d.darts.config import SearchConfig as DartsSearchConfig
 from e3d.search.engine import RUN_KEYS, SHARED_KEYS, SearchConfig
+from e3d.search.variants import VariantsSettings
 from e3d.settingspec import fields_of, key_names, property_schema
 from e3d.sgs.config import SGSConfig, SGSConfigError
 from e3d.train.settings import MIN_CROP, SettingsError, TrainSettings
 
-BLOCKS = [TrainSettings, SGSConfig, SearchConfig, DartsSearchConfig]
+BLOCKS = [TrainSettings, SGSConfig, SearchConfig, DartsSearchConfig, VariantsSettings]
+
+
+def _flag_actions(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
+    return {a.dest: a for a in parser._actions}
+
+
+def assert_flags_mirror(actions: dict[str, argparse.Action], cls, names=None, *, defaults=True):
+    """Each field's flag has the field's default (or None), help and choices."""
+    for f in fields_of(cls, names):
+        action = actions[f.name]
+        prop = property_schema(cls, f)
+        assert action.help == f.metadata.get("doc"), f.name
+        if not action.required:
+            expected = prop.get("default") if defaults else None
+            assert action.default == expected, f.name
+        assert action.choices == prop.get("enum"), f.name
 
 
 def test_committed_schema_files_are_what_the_generator_writes():
@@ -137,3 +154,13 @@ def test_darts_flags_come_from_the_dataclass_and_default_to_none():
 def test_sgs_checks_name_the_key():
     with pytest.raises(SGSConfigError, match="sgs.stage must be an integer >= -1"):
         SGSConfig(stage=-2)
+
+
+def test_kernel_variants_block_defaults_and_flags_come_from_the_dataclass():
+    from e3d.search import variants
+
+    section = validate_config({})["search"]["x3d_kernel_variants"]
+    assert section == {"enabled": True, **dataclasses.asdict(VariantsSettings())}
+    assert VariantsSettings.from_config(section) == VariantsSettings()
+    assert_flags_mirror(_flag_actions(variants.build_parser()), VariantsSettings)
+    assert variants.main(["--out", "unused.json", "--frames", "0"]) == 2  # refused before anything is scored

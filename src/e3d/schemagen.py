@@ -65,6 +65,16 @@ def search_shared() -> dict[str, Any]:
                          description="the search settings shared by every run (search.schema.yaml refers to each)")
 
 
+def x3d_kernel_variants() -> dict[str, Any]:
+    from e3d.search.variants import ENABLED_KEY, VariantsSettings
+    from e3d.settingspec import object_schema
+
+    schema = object_schema(VariantsSettings, description="paper Table 1 (X3D-S with S-N / T-N kernel placement), "
+                                                         "HomoEntr and STEntr of each (python -m e3d.search.variants)")
+    schema["properties"] = {**ENABLED_KEY, **schema["properties"]}
+    return schema
+
+
 def darts() -> dict[str, Any]:
     from e3d.darts.config import PRESET_DOCS, PRESETS, DartsSection, SearchConfig
     from e3d.settingspec import object_schema
@@ -84,6 +94,7 @@ GENERATED: dict[str, tuple[str, Callable[[], dict[str, Any]]]] = {
     "sgs_module.schema.yaml": ("e3d.sgs.config.SGSConfig", sgs_module),
     "search_run.schema.yaml": ("e3d.search.engine.SearchConfig (RUN_KEYS)", search_run),
     "search_shared.schema.yaml": ("e3d.search.engine.SearchConfig (SHARED_KEYS)", search_shared),
+    "x3d_kernel_variants.schema.yaml": ("e3d.search.variants.VariantsSettings", x3d_kernel_variants),
     "darts.schema.yaml": ("e3d.darts.config (SearchConfig, PRESETS, DartsSection)", darts),
 }
 
