@@ -10,6 +10,10 @@ import pytest
 from e3d import schemagen
 from e3d.config import load_schema, validate_config
 from e3d.darts.config import PRESETS
+from e3d.data.extract import CONFIG_KEYS as EXTRACT_CONFIG_KEYS
+from e3d.data.extract import ExtractSettings
+from e3d.data.settings import INDEX_FLAG_KEYS, DatasetSettings
+from e3d.data.synth import SynthSettings
 from e3d.darts.config import SearchConfig as DartsSearchConfig
 from e3d.search.engine import RUN_KEYS, SHARED_KEYS, SearchConfig
 from e3d.search.variants import VariantsSettings
@@ -17,7 +21,8 @@ from e3d.settingspec import fields_of, key_names, property_schema
 from e3d.sgs.config import SGSConfig, SGSConfigError
 from e3d.train.settings import MIN_CROP, SettingsError, TrainSettings
 
-BLOCKS = [TrainSettings, SGSConfig, SearchConfig, DartsSearchConfig, VariantsSettings]
+BLOCKS = [TrainSettings, SGSConfig, SearchConfig, DartsSearchConfig, VariantsSettings, SynthSettings,
+          ExtractSettings, DatasetSettings]
 
 
 def _flag_actions(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
@@ -92,8 +97,9 @@ def _bad_values(prop):
 def test_python_refuses_exactly_what_the_schema_refuses(cls):
     """The bounds live in the field declarations: a value just outside one fails both the generated schema and
     the dataclass's own check (the crop's lower bound was 8 in the schema and 1 in Python before)."""
-    base = {"max_layers": 83, "resolution": 160, "frames": 13, "iterations": 10, "budget_gflops": 1.9} \
-        if cls is SearchConfig else {}
+    base = {SearchConfig: {"max_layers": 83, "resolution": 160, "frames": 13, "iterations": 10,
+                           "budget_gflops": 1.9},
+            DatasetSettings: {"format": "synthetic"}}.get(cls, {})
     for f in fields_of(cls):
         prop = property_schema(cls, f)
         for bad in _bad_values(prop):
@@ -164,3 +170,35 @@ def test_kernel_variants_block_defaults_and_flags_come_from_the_dataclass():
     assert VariantsSettings.from_config(section) == VariantsSettings()
     assert_flags_mirror(_flag_actions(variants.build_parser()), VariantsSettings)
     assert variants.main(["--out", "unused.json", "--frames", "0"]) == 2  # refused before anything is scored
+
+
+def _parser_of(command) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser()
+    command.add_arguments(parser)
+    return parser
+
+
+def test_dataset_entry_defaults_and_flags_come_from_the_dataclasses():
+    from e3d.commands import extract as extract_cmd
+    from e3d.commands import index as index_cmd
+    from e3d.commands import synth as synth_cmd
+
+    entry = validate_config({"data": {"datasets": {"d": {"format": "synthetic"}}}})["data"]["datasets"]["d"]
+    assert entry == {**dataclasses.asdict(DatasetSettings(format="synthetic")),
+                     "synth": dataclasses.asdict(SynthSettings()),
+                     "extract": {k: getattr(ExtractSettings(), k) for k in EXTRACT_CONFIG_KEYS}}
+    assert_flags_mirror(_flag_actions(_parser_of(synth_cmd)), SynthSettings)
+    assert_flags_mirror(_flag_actions(_parser_of(extract_cmd)), ExtractSettings)
+    index_actions = _flag_actions(_parser_of(index_cmd))
+    assert_flags_mirror(index_actions, DatasetSettings, INDEX_FLAG_KEYS)
+    assert index_actions["format"].required
+
+
+def test_synth_and_extract_cross_checks_stay_in_python():
+    from e3d.errors import UserError
+
+    with pytest.raises(UserError, match="min_fps <= max_fps"):
+        SynthSettings(min_fps=50, max_fps=20)
+    with pytest.raises(UserError, match="short_side must be 0"):
+        ExtractSettings(short_side=4)
+    assert ExtractSettings(short_side=0).short_side == 0

@@ -75,6 +75,19 @@ def x3d_kernel_variants() -> dict[str, Any]:
     return schema
 
 
+def data_dataset() -> dict[str, Any]:
+    """One entry of data.datasets: its keys, then its synth and extract blocks."""
+    from e3d.data.extract import CONFIG_KEYS, ExtractSettings
+    from e3d.data.settings import DatasetSettings
+    from e3d.data.synth import SynthSettings
+    from e3d.settingspec import object_schema
+
+    return object_schema(DatasetSettings, object_default=False, extra={
+        "synth": object_schema(SynthSettings, description="settings of `e3d synth` (format synthetic only)"),
+        "extract": object_schema(ExtractSettings, names=CONFIG_KEYS, description="settings of `e3d extract`"),
+    })
+
+
 def darts() -> dict[str, Any]:
     from e3d.darts.config import PRESET_DOCS, PRESETS, DartsSection, SearchConfig
     from e3d.settingspec import object_schema
@@ -95,6 +108,8 @@ GENERATED: dict[str, tuple[str, Callable[[], dict[str, Any]]]] = {
     "search_run.schema.yaml": ("e3d.search.engine.SearchConfig (RUN_KEYS)", search_run),
     "search_shared.schema.yaml": ("e3d.search.engine.SearchConfig (SHARED_KEYS)", search_shared),
     "x3d_kernel_variants.schema.yaml": ("e3d.search.variants.VariantsSettings", x3d_kernel_variants),
+    "data_dataset.schema.yaml": ("e3d.data.settings.DatasetSettings, e3d.data.synth.SynthSettings, "
+                                 "e3d.data.extract.ExtractSettings (CONFIG_KEYS)", data_dataset),
     "darts.schema.yaml": ("e3d.darts.config (SearchConfig, PRESETS, DartsSection)", darts),
 }
 
