@@ -3,11 +3,14 @@ the generator writes from it, and the workflow's defaults, key lists, bounds, CL
 
 import argparse
 import dataclasses
+import json
 
 import jsonschema
 import pytest
 
 from e3d import schemagen
+from e3d.baselines.settings import (SAMPLE_KEYS, CorrelationSettings, Fig3Training, Fig4Settings, SampleConfig,
+                                    StudyModel, Table7Settings)
 from e3d.config import load_schema, validate_config
 from e3d.darts.config import PRESETS
 from e3d.data.extract import CONFIG_KEYS as EXTRACT_CONFIG_KEYS
@@ -22,7 +25,7 @@ from e3d.sgs.config import SGSConfig, SGSConfigError
 from e3d.train.settings import MIN_CROP, SettingsError, TrainSettings
 
 BLOCKS = [TrainSettings, SGSConfig, SearchConfig, DartsSearchConfig, VariantsSettings, SynthSettings,
-          ExtractSettings, DatasetSettings]
+          ExtractSettings, DatasetSettings, Fig4Settings, SampleConfig, CorrelationSettings]
 
 
 def _flag_actions(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
@@ -30,13 +33,18 @@ def _flag_actions(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]
 
 
 def assert_flags_mirror(actions: dict[str, argparse.Action], cls, names=None, *, defaults=True):
-    """Each field's flag has the field's default (or None), help and choices."""
+    """Each field's flag has the field's default (or None; a list or mapping as the text e3d.cliflags writes for
+    it), help and choices."""
+    from e3d.cliflags import flag_value
+
     for f in fields_of(cls, names):
         action = actions[f.name]
         prop = property_schema(cls, f)
         assert action.help == f.metadata.get("doc"), f.name
         if not action.required:
             expected = prop.get("default") if defaults else None
+            if isinstance(expected, (list, dict)):
+                expected = flag_value(expected)
             assert action.default == expected, f.name
         assert action.choices == prop.get("enum"), f.name
 
@@ -202,3 +210,39 @@ def test_synth_and_extract_cross_checks_stay_in_python():
     with pytest.raises(UserError, match="short_side must be 0"):
         ExtractSettings(short_side=4)
     assert ExtractSettings(short_side=0).short_side == 0
+
+
+def test_baselines_defaults_and_flags_come_from_the_dataclasses():
+    from e3d.commands import baselines as baselines_cmd
+
+    section = validate_config({})["baselines"]
+    asdict = lambda obj: json.loads(json.dumps(dataclasses.asdict(obj)))  # noqa: E731  (tuples as lists)
+    assert section["fig4"] == {"enabled": True, **asdict(Fig4Settings())}
+    assert section["fig3"] == {"enabled": True, **{k: getattr(SampleConfig(), k) for k in SAMPLE_KEYS},
+                               **asdict(CorrelationSettings()), **asdict(Fig3Training()), "model": asdict(StudyModel())}
+    assert section["table7"] == {"enabled": True, **asdict(Table7Settings()), "model": asdict(StudyModel())}
+    subparsers = next(a for a in _parser_of(baselines_cmd)._actions if isinstance(a, argparse._SubParsersAction))
+    fig4 = _flag_actions(subparsers.choices["fig4"])
+    assert_flags_mirror(fig4, Fig4Settings)
+    assert fig4["channels"].default == "16,32,64,128"  # a list flag's default as the workflow writes it
+    sample = _flag_actions(subparsers.choices["fig3-sample"])
+    assert_flags_mirror(sample, SampleConfig, SAMPLE_KEYS)
+    assert_flags_mirror(sample, CorrelationSettings, ["scores"])
+    assert_flags_mirror(_flag_actions(subparsers.choices["fig3-correlate"]), CorrelationSettings,
+                        ["n_boot", "confidence"])
+
+
+def test_library_defaults_are_the_declared_ones():
+    import inspect
+
+    from e3d.baselines import correlation, fig4
+
+    run = inspect.signature(fig4.run_fig4).parameters
+    assert (tuple(run["channels"].default), run["repeats"].default, run["batch_size"].default,
+            run["threads"].default) == (Fig4Settings().channels, Fig4Settings().repeats, Fig4Settings().batch_size,
+                                        Fig4Settings().threads)
+    corr = inspect.signature(correlation.correlate).parameters
+    assert (corr["n_boot"].default, corr["confidence"].default) == (CorrelationSettings().n_boot,
+                                                                     CorrelationSettings().confidence)
+    assert inspect.signature(correlation.score_architectures).parameters["scores"].default == \
+        CorrelationSettings().scores

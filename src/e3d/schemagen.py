@@ -88,6 +88,28 @@ def data_dataset() -> dict[str, Any]:
     })
 
 
+def baselines() -> dict[str, Any]:
+    """The baselines section's studies (the section's description stays in baselines.schema.yaml)."""
+    from e3d.baselines.settings import (ENABLED, SAMPLE_KEYS, CorrelationSettings, Fig3Training, Fig4Settings,
+                                        SampleConfig, StudyModel, Table7Settings)
+    from e3d.settingspec import object_schema
+
+    def props(cls: type, names: Any = None) -> dict[str, Any]:
+        return object_schema(cls, names=names)["properties"]
+
+    model = object_schema(StudyModel, description="how the study's models are built for training (as a `models` "
+                                                  "entry)")
+    correlation = props(CorrelationSettings)
+    fig3 = {**ENABLED["fig3"], **props(SampleConfig, SAMPLE_KEYS), "scores": correlation["scores"],
+            **props(Fig3Training), "model": model, "n_boot": correlation["n_boot"],
+            "confidence": correlation["confidence"]}
+    studies = {"fig4": {**ENABLED["fig4"], **props(Fig4Settings)}, "fig3": fig3,
+               "table7": {**ENABLED["table7"], **props(Table7Settings), "model": model}}
+    return {"type": "object", "properties": {
+        name: {"type": "object", "additionalProperties": False, "default": {}, "properties": properties}
+        for name, properties in studies.items()}}
+
+
 def darts() -> dict[str, Any]:
     from e3d.darts.config import PRESET_DOCS, PRESETS, DartsSection, SearchConfig
     from e3d.settingspec import object_schema
@@ -110,6 +132,7 @@ GENERATED: dict[str, tuple[str, Callable[[], dict[str, Any]]]] = {
     "x3d_kernel_variants.schema.yaml": ("e3d.search.variants.VariantsSettings", x3d_kernel_variants),
     "data_dataset.schema.yaml": ("e3d.data.settings.DatasetSettings, e3d.data.synth.SynthSettings, "
                                  "e3d.data.extract.ExtractSettings (CONFIG_KEYS)", data_dataset),
+    "baselines.schema.yaml": ("e3d.baselines.settings", baselines),
     "darts.schema.yaml": ("e3d.darts.config (SearchConfig, PRESETS, DartsSection)", darts),
 }
 
