@@ -13,6 +13,7 @@ from e3d.baselines.settings import (SAMPLE_KEYS, CorrelationSettings, Fig3Traini
                                     StudyModel, Table7Settings)
 from e3d.config import load_schema, validate_config
 from e3d.darts.config import PRESETS
+from e3d.evaluate.protocol import EVAL_FLAG_KEYS, PROTOCOL_KEYS, EvalProtocol, EvalSettings
 from e3d.data.extract import CONFIG_KEYS as EXTRACT_CONFIG_KEYS
 from e3d.data.extract import ExtractSettings
 from e3d.data.settings import INDEX_FLAG_KEYS, DatasetSettings
@@ -25,7 +26,8 @@ from e3d.sgs.config import SGSConfig, SGSConfigError
 from e3d.train.settings import MIN_CROP, SettingsError, TrainSettings
 
 BLOCKS = [TrainSettings, SGSConfig, SearchConfig, DartsSearchConfig, VariantsSettings, SynthSettings,
-          ExtractSettings, DatasetSettings, Fig4Settings, SampleConfig, CorrelationSettings]
+          ExtractSettings, DatasetSettings, Fig4Settings, SampleConfig, CorrelationSettings, EvalProtocol,
+          EvalSettings]
 
 
 def _flag_actions(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
@@ -246,3 +248,24 @@ def test_library_defaults_are_the_declared_ones():
                                                                      CorrelationSettings().confidence)
     assert inspect.signature(correlation.score_architectures).parameters["scores"].default == \
         CorrelationSettings().scores
+
+
+def test_evaluate_defaults_flags_and_the_test_crop_bound():
+    from e3d.commands import evaluate as evaluate_cmd
+
+    section = validate_config({})["evaluate"]
+    assert section == {**dataclasses.asdict(EvalSettings()), **dataclasses.asdict(EvalProtocol()), "datasets": {}}
+    actions = _flag_actions(_parser_of(evaluate_cmd))
+    assert_flags_mirror(actions, EvalProtocol, PROTOCOL_KEYS)
+    assert_flags_mirror(actions, EvalSettings, EVAL_FLAG_KEYS)
+    # the test crop's bound is the training crop's, in the section, a dataset's and a model's protocol and Python
+    schema = load_schema()["properties"]["evaluate"]["properties"]
+    per_dataset = schema["datasets"]["additionalProperties"]["properties"]
+    for crop in (schema["crop"], per_dataset["crop"], per_dataset["models"]["additionalProperties"]["properties"]["crop"]):
+        assert crop["minimum"] == MIN_CROP
+    assert "default" not in per_dataset["views"]  # an override's missing key leaves the section's value
+    with pytest.raises(Exception, match="crop"):
+        validate_config({"evaluate": {"datasets": {"d": {"models": {"m": {"crop": MIN_CROP - 1}}}}}})
+    with pytest.raises(Exception, match="crop"):
+        EvalProtocol(crop=MIN_CROP - 1)
+    assert EvalProtocol(crop=MIN_CROP).crop == MIN_CROP

@@ -110,6 +110,26 @@ def baselines() -> dict[str, Any]:
         for name, properties in studies.items()}}
 
 
+def evaluate() -> dict[str, Any]:
+    """The evaluate section's keys; the per-dataset and per-model protocols take the same keys without defaults (a
+    filled-in default would mask the section's own)."""
+    from e3d.evaluate.protocol import SOURCE_KEY, EvalProtocol, EvalSettings
+    from e3d.settingspec import object_schema
+
+    settings = object_schema(EvalSettings)["properties"]
+    protocol = object_schema(EvalProtocol)["properties"]
+    override = {**{k: {key: v for key, v in prop.items() if key != "default"} for k, prop in protocol.items()},
+                **SOURCE_KEY}
+    per_model = {"type": "object", "additionalProperties": False, "properties": override}
+    datasets = {"type": "object", "default": {}, "description": (
+        "per-dataset test protocol (views, clips, crop, spacing over the keys above), each with per-model overrides "
+        "under `models` (e.g. X3D at its larger test crop on Kinetics-400)"),
+        "additionalProperties": {"type": "object", "additionalProperties": False, "properties": {
+            **override, "models": {"type": "object", "additionalProperties": per_model}}}}
+    return {"type": "object", "properties": {"split": settings.pop("split"), **protocol, "datasets": datasets,
+                                             **settings}}
+
+
 def darts() -> dict[str, Any]:
     from e3d.darts.config import PRESET_DOCS, PRESETS, DartsSection, SearchConfig
     from e3d.settingspec import object_schema
@@ -133,6 +153,7 @@ GENERATED: dict[str, tuple[str, Callable[[], dict[str, Any]]]] = {
     "data_dataset.schema.yaml": ("e3d.data.settings.DatasetSettings, e3d.data.synth.SynthSettings, "
                                  "e3d.data.extract.ExtractSettings (CONFIG_KEYS)", data_dataset),
     "baselines.schema.yaml": ("e3d.baselines.settings", baselines),
+    "evaluate.schema.yaml": ("e3d.evaluate.protocol (EvalProtocol, EvalSettings)", evaluate),
     "darts.schema.yaml": ("e3d.darts.config (SearchConfig, PRESETS, DartsSection)", darts),
 }
 
