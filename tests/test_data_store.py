@@ -142,7 +142,7 @@ def test_extract_cli(tiny, tmp_path, cli_env):
     assert "[extract]" in out.stderr and f"{len(df)} videos" in out.stdout
     assert FrameStore(tmp_path / "f").read_clip(df.video_id[0], [0]).shape[1:] != (0,)
     out = run("extract", "--index", str(idx), "--out", str(tmp_path / "g"), "--quality", "0")
-    assert out.returncode == 2 and "quality must be in [1, 100]" in out.stderr
+    assert out.returncode == 2 and "quality must be an integer >= 1 and <= 100" in out.stderr
 
 
 # ------------------------------------------------------------------ samplers

@@ -65,6 +65,71 @@ def search_shared() -> dict[str, Any]:
                          description="the search settings shared by every run (search.schema.yaml refers to each)")
 
 
+def x3d_kernel_variants() -> dict[str, Any]:
+    from e3d.search.variants import ENABLED_KEY, VariantsSettings
+    from e3d.settingspec import object_schema
+
+    schema = object_schema(VariantsSettings, description="paper Table 1 (X3D-S with S-N / T-N kernel placement), "
+                                                         "HomoEntr and STEntr of each (python -m e3d.search.variants)")
+    schema["properties"] = {**ENABLED_KEY, **schema["properties"]}
+    return schema
+
+
+def data_dataset() -> dict[str, Any]:
+    """One entry of data.datasets: its keys, then its synth and extract blocks."""
+    from e3d.data.extract import CONFIG_KEYS, ExtractSettings
+    from e3d.data.settings import DatasetSettings
+    from e3d.data.synth import SynthSettings
+    from e3d.settingspec import object_schema
+
+    return object_schema(DatasetSettings, object_default=False, extra={
+        "synth": object_schema(SynthSettings, description="settings of `e3d synth` (format synthetic only)"),
+        "extract": object_schema(ExtractSettings, names=CONFIG_KEYS, description="settings of `e3d extract`"),
+    })
+
+
+def baselines() -> dict[str, Any]:
+    """The baselines section's studies (the section's description stays in baselines.schema.yaml)."""
+    from e3d.baselines.settings import (ENABLED, SAMPLE_KEYS, CorrelationSettings, Fig3Training, Fig4Settings,
+                                        SampleConfig, StudyModel, Table7Settings)
+    from e3d.settingspec import object_schema
+
+    def props(cls: type, names: Any = None) -> dict[str, Any]:
+        return object_schema(cls, names=names)["properties"]
+
+    model = object_schema(StudyModel, description="how the study's models are built for training (as a `models` "
+                                                  "entry)")
+    correlation = props(CorrelationSettings)
+    fig3 = {**ENABLED["fig3"], **props(SampleConfig, SAMPLE_KEYS), "scores": correlation["scores"],
+            **props(Fig3Training), "model": model, "n_boot": correlation["n_boot"],
+            "confidence": correlation["confidence"]}
+    studies = {"fig4": {**ENABLED["fig4"], **props(Fig4Settings)}, "fig3": fig3,
+               "table7": {**ENABLED["table7"], **props(Table7Settings), "model": model}}
+    return {"type": "object", "properties": {
+        name: {"type": "object", "additionalProperties": False, "default": {}, "properties": properties}
+        for name, properties in studies.items()}}
+
+
+def evaluate() -> dict[str, Any]:
+    """The evaluate section's keys; the per-dataset and per-model protocols take the same keys without defaults (a
+    filled-in default would mask the section's own)."""
+    from e3d.evaluate.protocol import SOURCE_KEY, EvalProtocol, EvalSettings
+    from e3d.settingspec import object_schema
+
+    settings = object_schema(EvalSettings)["properties"]
+    protocol = object_schema(EvalProtocol)["properties"]
+    override = {**{k: {key: v for key, v in prop.items() if key != "default"} for k, prop in protocol.items()},
+                **SOURCE_KEY}
+    per_model = {"type": "object", "additionalProperties": False, "properties": override}
+    datasets = {"type": "object", "default": {}, "description": (
+        "per-dataset test protocol (views, clips, crop, spacing over the keys above), each with per-model overrides "
+        "under `models` (e.g. X3D at its larger test crop on Kinetics-400)"),
+        "additionalProperties": {"type": "object", "additionalProperties": False, "properties": {
+            **override, "models": {"type": "object", "additionalProperties": per_model}}}}
+    return {"type": "object", "properties": {"split": settings.pop("split"), **protocol, "datasets": datasets,
+                                             **settings}}
+
+
 def darts() -> dict[str, Any]:
     from e3d.darts.config import PRESET_DOCS, PRESETS, DartsSection, SearchConfig
     from e3d.settingspec import object_schema
@@ -84,6 +149,11 @@ GENERATED: dict[str, tuple[str, Callable[[], dict[str, Any]]]] = {
     "sgs_module.schema.yaml": ("e3d.sgs.config.SGSConfig", sgs_module),
     "search_run.schema.yaml": ("e3d.search.engine.SearchConfig (RUN_KEYS)", search_run),
     "search_shared.schema.yaml": ("e3d.search.engine.SearchConfig (SHARED_KEYS)", search_shared),
+    "x3d_kernel_variants.schema.yaml": ("e3d.search.variants.VariantsSettings", x3d_kernel_variants),
+    "data_dataset.schema.yaml": ("e3d.data.settings.DatasetSettings, e3d.data.synth.SynthSettings, "
+                                 "e3d.data.extract.ExtractSettings (CONFIG_KEYS)", data_dataset),
+    "baselines.schema.yaml": ("e3d.baselines.settings", baselines),
+    "evaluate.schema.yaml": ("e3d.evaluate.protocol (EvalProtocol, EvalSettings)", evaluate),
     "darts.schema.yaml": ("e3d.darts.config (SearchConfig, PRESETS, DartsSection)", darts),
 }
 

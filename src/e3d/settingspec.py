@@ -238,14 +238,15 @@ def add_flags(parser: argparse.ArgumentParser, cls: type, names: Iterable[str], 
               required: Iterable[str] = ()) -> None:
     """`--key` flags for the named fields: type, choices and help from the declaration; the default is the
     field's (or None with defaults=False, so a flag left out does not override a lower layer of settings). A
-    mapping is taken as JSON text (default "{}"), which the command parses with its own error message."""
+    mapping is taken as JSON text (default "{}") and a list as comma-separated text (default the items joined, as
+    e3d.cliflags writes it), which the command parses with its own error message."""
     hints = _hints(cls)
     required = set(required)
     for f in fields_of(cls, names):
         meta = _meta(f)
         base, _ = _split_optional(hints[f.name])
         base = typing.get_origin(base) or base
-        kind = base if base in (int, float, str) else str  # a mapping is JSON text, parsed by the command
+        kind = base if base in (int, float, str) else str  # a mapping or list is text, parsed by the command
         kw: dict[str, Any] = {"dest": f.name, "type": kind}
         if "enum" in meta["constraints"]:
             kw["choices"] = list(meta["constraints"]["enum"])
@@ -255,6 +256,8 @@ def add_flags(parser: argparse.ArgumentParser, cls: type, names: Iterable[str], 
             default = json_default(f) if defaults else None
             if isinstance(default, dict):
                 default = json.dumps(default, sort_keys=True)
+            elif isinstance(default, list):
+                default = ",".join(str(v) for v in default)
             kw["default"] = None if default is dataclasses.MISSING else default
         if meta["doc"]:
             kw["help"] = meta["doc"].replace("%", "%%")

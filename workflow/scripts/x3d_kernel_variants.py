@@ -2,8 +2,7 @@
 of X3D-S and write them for Table 1 and Figure 2."""
 
 from e3d.script_log import log_to
-from e3d.search.variants import summary, write_variants
+from e3d.search.variants import VariantsSettings, summary, write_variants
 
 log_to(snakemake.log[0])
-cfg = snakemake.params.cfg
-print(summary(write_variants(snakemake.output[0], cfg["base"], cfg["resolution"], cfg["frames"], cfg["classes"])))
+print(summary(write_variants(snakemake.output[0], VariantsSettings.from_config(snakemake.params.cfg))))

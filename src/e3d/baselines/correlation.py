@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import pandas as pd
@@ -25,38 +24,11 @@ from e3d.arch.builtins import get_builtin
 from e3d.arch.cost import cost
 from e3d.arch.space import PAPER_KERNELS, SearchSpace
 from e3d.arch.spec import ArchSpec
-from e3d.errors import E3DError
+# declared with the rest of the baselines section's settings (callers may import SampleConfig, StudyError here)
+from e3d.baselines.settings import CorrelationSettings, SampleConfig, StudyError
 
 METRICS = ("stentr", "homoentr", "gflops", "params_m")
 CORRELATIONS = ("kendall", "spearman")
-
-
-class StudyError(E3DError, ValueError):
-    """Settings or inputs the correlation study cannot work with."""
-
-
-@dataclass(frozen=True)
-class SampleConfig:
-    n: int = 8
-    gflops_min: float = 0.2
-    gflops_max: float = 5.0
-    resolution: int = 160
-    frames: int = 13
-    max_layers: int = 83
-    template: str = "e3d-initial"
-    max_walk: int = 40
-    bins: int = 5
-    max_tries: int = 20000
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        for name in ("n", "resolution", "frames", "max_layers", "max_walk", "bins", "max_tries"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise StudyError(f"fig3 sampling: {name} must be a positive integer, got {v!r}")
-        if not 0 < self.gflops_min < self.gflops_max:
-            raise StudyError(f"fig3 sampling: need 0 < gflops_min < gflops_max, got {self.gflops_min}, "
-                             f"{self.gflops_max}")
 
 
 def _space(cfg: SampleConfig) -> SearchSpace:
@@ -107,7 +79,7 @@ def model_name(index: int) -> str:
 
 
 def score_architectures(specs: Iterable[ArchSpec], resolution: int | None = None, frames: int | None = None,
-                        scores: Sequence[str] = ("stentr", "homoentr"), score_options: dict | None = None,
+                        scores: Sequence[str] = CorrelationSettings.scores, score_options: dict | None = None,
                         ) -> pd.DataFrame:
     """One row per spec: model, each score, gflops, params_m, layers, and the spec as JSON."""
     from e3d.score import registry
@@ -145,7 +117,8 @@ def join_accuracy(scored: pd.DataFrame, accuracy: pd.DataFrame, target: str = "t
 
 
 def correlate(data: pd.DataFrame, target: str = "top1", metrics: Sequence[str] = METRICS,
-              methods: Sequence[str] = CORRELATIONS, n_boot: int = 1000, confidence: float = 0.95,
+              methods: Sequence[str] = CORRELATIONS, n_boot: int = CorrelationSettings.n_boot,
+              confidence: float = CorrelationSettings.confidence,
               seed: int = 0) -> pd.DataFrame:
     """Kendall tau and Spearman rho (by default) of every metric against `target`, with percentile bootstrap
     intervals (e3d.tables.stats.correlations_with_ci); one row per (method, metric)."""

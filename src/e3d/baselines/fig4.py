@@ -19,13 +19,12 @@ from typing import Iterator, Sequence
 import pandas as pd
 import torch
 
+from e3d.baselines.settings import PAPER_CHANNELS, PAPER_REPEATS, Fig4Settings
 from e3d.errors import E3DError
 from e3d.progress import Progress
 from e3d.score.forward_common import check_positive, generator, resolve_device
 from e3d.score.forward_entropy import analytic_three_layer, forward_three_layer, three_layer_net
 
-PAPER_CHANNELS = (16, 32, 64, 128)
-PAPER_REPEATS = 1000
 FORWARD, ANALYTIC = "forward", "analytic"
 FIG4_NAME = "fig4_forward_vs_analytic.png"
 
@@ -51,7 +50,8 @@ def torch_threads(n: int | None) -> Iterator[None]:
 
 
 def run_fig4(channels: Sequence[int] = PAPER_CHANNELS, repeats: int = PAPER_REPEATS, seed: int = 0,
-             batch_size: int = 1, device=None, threads: int | None = 1, progress: bool = True) -> Fig4Result:
+             batch_size: int = Fig4Settings.batch_size, device=None, threads: int | None = Fig4Settings.threads,
+             progress: bool = True) -> Fig4Result:
     channels = [check_positive("channels", c) for c in channels]
     if not channels:
         raise E3DError("fig4: give at least one channel width")

@@ -15,6 +15,7 @@ import json
 from typing import Any
 
 from e3d.baselines.correlation import model_name
+from e3d.baselines.settings import SAMPLE_KEYS
 from e3d.cliflags import quote_value, to_flags
 from e3d.errors import E3DError
 from e3d.layout import Layout
@@ -184,8 +185,7 @@ class BaselinesConfig:
 
     def fig3_sample_args(self) -> str:
         f = self.fig3
-        keys = ("n", "gflops_min", "gflops_max", "resolution", "frames", "max_layers", "max_walk", "bins")
-        return to_flags({**{k: f[k] for k in keys}, "seed": self.seed, "scores": f["scores"]})
+        return to_flags({**{k: f[k] for k in SAMPLE_KEYS}, "seed": self.seed, "scores": f["scores"]})
 
     def fig3_correlate_args(self) -> str:
         f = self.fig3

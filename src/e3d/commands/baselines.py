@@ -9,32 +9,27 @@ from __future__ import annotations
 
 import json
 
+from e3d.baselines.settings import SAMPLE_KEYS, CorrelationSettings, Fig4Settings, SampleConfig
 from e3d.errors import UserError
+from e3d.settingspec import add_flags, key_names
+
+FIG4_KEYS = tuple(key_names(Fig4Settings))
 
 
 def add_arguments(p) -> None:
+    # each study's settings flags: type, default, choices and help from e3d.baselines.settings, as the config's
+    # baselines section (lists as comma-separated text)
     sub = p.add_subparsers(dest="study", metavar="STUDY", required=True)
     f4 = sub.add_parser("fig4", help="forward vs analytic entropy (Figure 4)")
     f4.add_argument("--out", required=True, help="output directory")
-    f4.add_argument("--repeats", type=int, default=1000, help="evaluations per width (paper: 1000)")
-    f4.add_argument("--channels", default="16,32,64,128", help="comma-separated widths C")
-    f4.add_argument("--batch-size", type=int, default=1)
+    add_flags(f4, Fig4Settings, FIG4_KEYS)
     f4.add_argument("--seed", type=int, default=0)
-    f4.add_argument("--device", default="cpu", help="cpu, cuda or auto (the paper times a CPU)")
-    f4.add_argument("--threads", type=int, default=1, help="torch threads while timing (0 = leave as is)")
 
     s = sub.add_parser("fig3-sample", help="sample and score architectures (Figure 3)")
     s.add_argument("--out", required=True, help="output directory: models.parquet, specs/<model>.json")
-    s.add_argument("--n", type=int, default=8)
-    s.add_argument("--gflops-min", type=float, default=0.2)
-    s.add_argument("--gflops-max", type=float, default=5.0)
-    s.add_argument("--resolution", type=int, default=160)
-    s.add_argument("--frames", type=int, default=13)
-    s.add_argument("--max-layers", type=int, default=83)
-    s.add_argument("--max-walk", type=int, default=40)
-    s.add_argument("--bins", type=int, default=5)
+    add_flags(s, SampleConfig, SAMPLE_KEYS)
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--scores", default="stentr,homoentr", help="registered scores to compute for every model")
+    add_flags(s, CorrelationSettings, ["scores"])
 
     c = sub.add_parser("fig3-correlate", help="correlate metrics with accuracy (Figure 3)")
     c.add_argument("--models", required=True, help="models.parquet from fig3-sample")
@@ -42,8 +37,7 @@ def add_arguments(p) -> None:
     c.add_argument("--out", required=True)
     c.add_argument("--target", default="top1")
     c.add_argument("--metrics", default="stentr,homoentr,gflops,params_m")
-    c.add_argument("--n-boot", type=int, default=1000)
-    c.add_argument("--confidence", type=float, default=0.95, help="bootstrap interval coverage")
+    add_flags(c, CorrelationSettings, ["n_boot", "confidence"])
     c.add_argument("--figure", default=None,
                    help="also write Figure 3 itself here (PNG; the correlations as CSV and meta beside it)")
     c.add_argument("--seed", type=int, default=0)
@@ -64,6 +58,7 @@ def run(args) -> int:
             channels = [int(c) for c in _csv(args.channels, "--channels")]
         except ValueError as exc:
             raise UserError(f"--channels {args.channels!r}: expected integers") from exc
+        Fig4Settings(**{**{key: getattr(args, key) for key in FIG4_KEYS}, "channels": tuple(channels)})  # bounds
         config = {"channels": channels, "repeats": args.repeats, "batch_size": args.batch_size, "seed": args.seed,
                   "device": args.device, "threads": args.threads}
         result = run_fig4(channels, args.repeats, args.seed, args.batch_size, args.device,
@@ -73,16 +68,15 @@ def run(args) -> int:
         print(json.dumps({k: str(v) for k, v in paths.items()}))
         return 0
     if args.study == "fig3-sample":
-        from e3d.baselines.correlation import SampleConfig, sample_architectures, score_architectures
+        from e3d.baselines.correlation import sample_architectures, score_architectures
         from e3d.baselines.study_io import write_models
         from e3d.score.registry import get
 
         scores = _csv(args.scores, "--scores")
         for name in scores:
             get(name)
-        cfg = SampleConfig(n=args.n, gflops_min=args.gflops_min, gflops_max=args.gflops_max,
-                           resolution=args.resolution, frames=args.frames, max_layers=args.max_layers,
-                           max_walk=args.max_walk, bins=args.bins, seed=args.seed)
+        CorrelationSettings(scores=tuple(scores))  # the config's bounds
+        cfg = SampleConfig(**{key: getattr(args, key) for key in SAMPLE_KEYS}, seed=args.seed)
         scored = score_architectures(sample_architectures(cfg), scores=scores)
         config = {**cfg.__dict__, "scores": scores}
         paths = write_models(scored, args.out, config)
@@ -92,6 +86,7 @@ def run(args) -> int:
     from e3d.baselines.correlation import correlate, join_accuracy
     from e3d.baselines.study_io import read_accuracy, read_models, write_correlations
 
+    CorrelationSettings(n_boot=args.n_boot, confidence=args.confidence)  # the config's bounds
     scored = read_models(args.models)
     data = join_accuracy(scored, read_accuracy(args.accuracy, args.target), args.target)
     corr = correlate(data, args.target, _csv(args.metrics, "--metrics"), n_boot=args.n_boot,

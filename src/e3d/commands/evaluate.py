@@ -6,23 +6,17 @@ import json
 
 
 def add_arguments(p) -> None:
-    from e3d.data.sampling import DEFAULT_SPACING, SPACINGS
+    from e3d.commands import _source
+    from e3d.evaluate.protocol import EVAL_FLAG_KEYS, PROTOCOL_KEYS, EvalProtocol, EvalSettings
+    from e3d.settingspec import add_flags
 
     p.add_argument("--model", required=True, help="model.pt written by `e3d train`")
-    from e3d.commands import _source
-
     _source.add_arguments(p)
-    p.add_argument("--split", default="val")
-    p.add_argument("--views", default="center", choices=["center", "lcr"],
-                   help="center: K clips x 1 centre crop; lcr: K clips x 3 crops (left, centre, right)")
-    p.add_argument("--clips", type=int, default=1, help="K: clips uniformly spaced in time")
-    p.add_argument("--crop", type=int, default=None, help="test crop (default: the training crop)")
-    p.add_argument("--spacing", default=DEFAULT_SPACING, choices=SPACINGS,
-                   help="how the K clips spread over the video: clip k starts at D k / K (PySlowFast's default) "
-                        "or k D / (K - 1) (its USE_OFFSET_SAMPLING); D = frames - clip span")
+    # the protocol's and the section's flags: type, default, choices and help as the config's `evaluate` section
+    add_flags(p, EvalProtocol, PROTOCOL_KEYS)
+    add_flags(p, EvalSettings, EVAL_FLAG_KEYS)
     p.add_argument("--frames", type=int, default=None, help="frames per clip (default: the training clip length)")
     p.add_argument("--sample-rate", type=int, default=None, help="frame stride (default: the training one)")
-    p.add_argument("--batch-size", type=int, default=8, help="clips per forward pass (bounds memory, not K)")
     p.add_argument("--single-frame", action="store_true",
                    help="the repeated-frame control: each clip is one frame repeated (should be near chance "
                         "when classes need motion)")
@@ -37,12 +31,16 @@ def run(args) -> int:
     from e3d.artifacts import Provenance, write_json, write_parquet
     from e3d.commands import _source
     from e3d.evaluate.load import load_trained
+    from e3d.evaluate.protocol import EVAL_FLAG_KEYS, PROTOCOL_KEYS, EvalProtocol, EvalSettings
     from e3d.evaluate.run import evaluate, gflops_per_view, summary
     from e3d.evaluate.views import ViewPlan
     from e3d.provenance import STAGE_MODULES
     from e3d.train.dist import job_cpus
     from e3d.train.model_source import run_sampler
 
+    # the config's bounds (a test crop of at least MIN_CROP, ...), before the model is loaded
+    EvalProtocol(**{key: getattr(args, key) for key in PROTOCOL_KEYS})
+    EvalSettings(**{key: getattr(args, key) for key in EVAL_FLAG_KEYS})
     model, ckpt = load_trained(args.model)
     s = ckpt.get("settings", {})
     plan = ViewPlan(

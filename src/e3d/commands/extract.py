@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import fields
 from pathlib import Path
 
 from e3d.data.extract import ExtractSettings
+from e3d.settingspec import add_flags, key_names
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -15,9 +15,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="dataset root the index paths are relative to (default: recorded in the index)")
     parser.add_argument("--out", required=True, type=Path, help="frame store directory to write")
     parser.add_argument("--threads", type=int, default=1, help="decoding processes (bounded by the job's threads)")
-    for f in fields(ExtractSettings):
-        flag = "--" + f.name.replace("_", "-")
-        parser.add_argument(flag, type=type(f.default), default=f.default, help=f"(default {f.default})")
+    # the settings' flags: type, default and help from ExtractSettings, as the config's data.datasets.NAME.extract
+    add_flags(parser, ExtractSettings, key_names(ExtractSettings))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,8 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from e3d.data.index import read_index
     from e3d.provenance import STAGE_MODULES
 
-    settings = ExtractSettings(**{f.name: getattr(args, f.name) for f in fields(ExtractSettings)})
-    settings.validate()
+    settings = ExtractSettings(**{key: getattr(args, key) for key in key_names(ExtractSettings)})
     index, class_names, recorded_root = read_index(args.index)
     root = args.root or recorded_root
     manifest = extract(index, Path(root), args.out, settings, class_names, threads=max(1, args.threads),

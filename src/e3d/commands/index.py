@@ -5,17 +5,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from e3d.data.adapters import FORMATS
+from e3d.data.settings import INDEX_FLAG_KEYS, DatasetSettings
+from e3d.settingspec import add_flags
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--format", required=True, choices=FORMATS)
+    # --format, --split, --min-frames: choices, default and help from DatasetSettings, as the config's dataset entry
+    add_flags(parser, DatasetSettings, INDEX_FLAG_KEYS, required=("format",))
     parser.add_argument("--root", required=True, type=Path, help="dataset root (videos or frame folders)")
     parser.add_argument("--annotations", type=Path, default=None,
                         help="annotation file or directory (default: the format's usual place)")
     parser.add_argument("--classes", type=Path, default=None, help="class list overriding the format's own")
-    parser.add_argument("--split", type=int, default=1, help="split number for ucf101 / hmdb51 (1-3)")
-    parser.add_argument("--min-frames", type=int, default=8, help="videos shorter than this are skipped")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--name", default=None, help="dataset name for messages (default: root folder name)")
     parser.add_argument("--out", required=True, type=Path, help="index.parquet to write")
@@ -29,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
                                 format_summary, summarise, write_index)
     from e3d.provenance import STAGE_MODULES
 
+    DatasetSettings(**{key: getattr(args, key) for key in INDEX_FLAG_KEYS})  # the config's bounds
     name = args.name or args.root.name
     cfg = {"format": args.format, "root": str(args.root), "annotations": str(args.annotations or ""),
            "classes": str(args.classes or ""), "split": args.split, "min_frames": args.min_frames}

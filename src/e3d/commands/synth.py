@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 
 from e3d.data.synth import SynthSettings
+from e3d.settingspec import add_flags, key_names
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=Path, help="dataset root to write")
     parser.add_argument("--threads", type=int, default=1, help="worker processes (output does not depend on it)")
-    for f in fields(SynthSettings):
-        flag = "--" + f.name.replace("_", "-")
-        parser.add_argument(flag, type=type(f.default), default=f.default, help=f"(default {f.default})")
+    # the settings' flags: type, default and help from SynthSettings, as the config's data.datasets.NAME.synth
+    add_flags(parser, SynthSettings, key_names(SynthSettings))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     from e3d.progress import Progress
     from e3d.provenance import STAGE_MODULES
 
-    settings = SynthSettings(**{f.name: getattr(args, f.name) for f in fields(SynthSettings)})
+    settings = SynthSettings(**{key: getattr(args, key) for key in key_names(SynthSettings)})
     total = len(plan(settings))
     with Progress(total=total, desc="synth", unit="clips") as bar:
         summary = write_dataset(args.out, settings, on_clip=lambda spec: bar.update(1, note=spec.video_id),

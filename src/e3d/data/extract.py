@@ -29,32 +29,39 @@ from e3d.artifacts import PROVENANCE_KEY, Provenance, atomic_path, write_json
 from e3d.data.probe import list_frame_files
 from e3d.errors import UserError
 from e3d.progress import Progress
+from e3d.settingspec import check_fields, setting
 
 STORE_SCHEMA = "e3d.frame_store"
 STORE_VERSION = 1
 SHARD_SCHEMA = "e3d.frame_shard"
 
 
+# The ExtractSettings fields a dataset's config sets (data.datasets.NAME.extract); min_frames is the command's own.
+CONFIG_KEYS = ("short_side", "fps", "shards", "quality", "group_size")
+MIN_SHORT_SIDE = 8  # a resized short side below this holds no clip the models can take
+
+
 @dataclass(frozen=True)
 class ExtractSettings:
-    short_side: int = 64  # 0 keeps the original size
-    fps: float = 0.0  # 0 keeps every decoded frame
-    shards: int = 4
-    quality: int = 85
-    group_size: int = 32
-    min_frames: int = 8
+    """`e3d extract`'s settings (also how `--source video` reads frames), declared once: the config's
+    `data.datasets.NAME.extract` schema (workflow/schemas/generated/data_dataset.schema.yaml, `python -m
+    e3d.schemagen --write`) and the `e3d extract` flags come from these fields; __post_init__ checks their bounds."""
+
+    short_side: int = setting(64, minimum=0, doc=f"resize the short side to this (0 keeps; else >= {MIN_SHORT_SIDE})")
+    # 0, not 0.0: the config's default as it always was (the flag still parses as a float)
+    fps: float = setting(0, minimum=0, doc="resample to this frame rate (0 keeps)")
+    shards: int = setting(4, minimum=1, doc="Parquet shard files (a video's shard is a hash of its id)")
+    quality: int = setting(85, minimum=1, maximum=100, doc="JPEG quality")
+    group_size: int = setting(32, minimum=1, doc="frames per Parquet row group")
+    min_frames: int = setting(8, minimum=1, doc="videos that decode to fewer frames are dropped (as failed)")
+
+    def __post_init__(self) -> None:
+        self.validate()
 
     def validate(self) -> None:
-        if self.short_side < 0 or (0 < self.short_side < 8):
-            raise UserError(f"extract: short_side must be 0 (keep) or >= 8, got {self.short_side}")
-        if self.fps < 0:
-            raise UserError(f"extract: fps must be >= 0, got {self.fps}")
-        if self.shards < 1:
-            raise UserError(f"extract: shards must be >= 1, got {self.shards}")
-        if not 1 <= self.quality <= 100:
-            raise UserError(f"extract: quality must be in [1, 100], got {self.quality}")
-        if self.group_size < 1:
-            raise UserError(f"extract: group_size must be >= 1, got {self.group_size}")
+        check_fields(self, UserError, "extract: ")
+        if 0 < self.short_side < MIN_SHORT_SIDE:
+            raise UserError(f"extract: short_side must be 0 (keep) or >= {MIN_SHORT_SIDE}, got {self.short_side}")
 
 
 def shard_of(video_id: str, shards: int) -> int:

@@ -25,6 +25,7 @@ from typing import Callable
 import numpy as np
 
 from e3d.errors import UserError
+from e3d.settingspec import check_fields, setting
 
 # (name, varying attribute, direction). Order is the label order; pairs are adjacent.
 CLASSES: tuple[tuple[str, str, int], ...] = (
@@ -44,37 +45,42 @@ CLASSES: tuple[tuple[str, str, int], ...] = (
 SIZE_RANGE = (0.15, 0.5)  # object radius range, as a fraction of the short side
 ALPHA_RANGE = (0.25, 1.0)  # opacity range: even the faintest object stays visible
 SHAPES = ("pacman", "triangle", "arrow")
+MAX_FPS = 120
 
 
 @dataclass(frozen=True)
 class SynthSettings:
-    seed: int = 0
-    classes: int = 10
-    clips_per_class: int = 100
-    val_fraction: float = 0.2
-    min_side: int = 64
-    max_side: int = 128
-    min_seconds: float = 1.0
-    max_seconds: float = 5.0
-    min_fps: int = 12
-    max_fps: int = 30
-    webm_fraction: float = 0.2
-    min_span: float = 0.6  # share of the attribute's range the object covers over the clip (speed)
-    max_span: float = 0.9
+    """`e3d synth`'s settings, declared once: the config's `data.datasets.NAME.synth` schema
+    (workflow/schemas/generated/data_dataset.schema.yaml, `python -m e3d.schemagen --write`) and the `e3d synth`
+    flags come from these fields; __post_init__ checks their bounds and the ranges' order."""
+
+    seed: int = setting(0, doc="clip i is rendered from the random generator [seed, i]")
+    classes: int = setting(10, minimum=2, maximum=len(CLASSES), doc="the first N classes (time-reversed pairs)")
+    clips_per_class: int = setting(100, minimum=2)
+    val_fraction: float = setting(0.2, exclusiveMinimum=0, exclusiveMaximum=1,
+                                  doc="share of each class's clips in the val split (at least one)")
+    min_side: int = setting(64, minimum=16, doc="frame sizes: the short side is drawn from [min_side, max_side]")
+    max_side: int = setting(128, minimum=16)
+    min_seconds: float = setting(1.0, minimum=0.2, doc="clip lengths are drawn from [min_seconds, max_seconds]")
+    max_seconds: float = setting(5.0, minimum=0.2)
+    min_fps: int = setting(12, minimum=1, maximum=MAX_FPS, doc="frame rates are drawn from [min_fps, max_fps]")
+    max_fps: int = setting(100, minimum=1, maximum=MAX_FPS)
+    webm_fraction: float = setting(0.2, minimum=0, maximum=1, doc="share of clips written as VP9 WebM (else H.264 mp4)")
+    min_span: float = setting(0.6, minimum=0.1, maximum=1.0,
+                              doc="share of the attribute's range the object covers over the clip (its speed), "
+                                  "drawn from [min_span, max_span]")
+    max_span: float = setting(0.9, minimum=0.1, maximum=1.0)
+
+    def __post_init__(self) -> None:
+        self.validate()
 
     def validate(self) -> None:
-        def need(ok: bool, what: str) -> None:
-            if not ok:
-                raise UserError(f"synth settings: {what}")
-
-        need(2 <= self.classes <= len(CLASSES), f"classes must be in [2, {len(CLASSES)}], got {self.classes}")
-        need(self.clips_per_class >= 2, f"clips_per_class must be >= 2, got {self.clips_per_class}")
-        need(0.0 < self.val_fraction < 1.0, f"val_fraction must be in (0, 1), got {self.val_fraction}")
-        need(16 <= self.min_side <= self.max_side, f"need 16 <= min_side <= max_side, got {self.min_side}, {self.max_side}")
-        need(0.2 <= self.min_seconds <= self.max_seconds, "need 0.2 <= min_seconds <= max_seconds")
-        need(1 <= self.min_fps <= self.max_fps <= 120, "need 1 <= min_fps <= max_fps <= 120")
-        need(0.0 <= self.webm_fraction <= 1.0, "webm_fraction must be in [0, 1]")
-        need(0.1 <= self.min_span <= self.max_span <= 1.0, "need 0.1 <= min_span <= max_span <= 1")
+        check_fields(self, UserError, "synth settings: ")
+        for low, high in (("min_side", "max_side"), ("min_seconds", "max_seconds"), ("min_fps", "max_fps"),
+                          ("min_span", "max_span")):
+            if getattr(self, low) > getattr(self, high):
+                raise UserError(f"synth settings: need {low} <= {high}, got {getattr(self, low)}, "
+                                f"{getattr(self, high)}")
 
 
 @dataclass

@@ -8,21 +8,22 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from e3d.data.sampling import DEFAULT_SPACING, SPACINGS
+from e3d.data.sampling import SPACINGS
 from e3d.errors import UserError
 from e3d.evaluate.protocol import VIEW_CROPS as MODES
+from e3d.evaluate.protocol import EvalProtocol
 from e3d.train.clips import crop, normalize, resize_short_side, to_tensor
 
 
 @dataclass(frozen=True)
 class ViewPlan:
-    mode: str = "center"  # center: K clips x 1 crop; lcr: K clips x 3 crops
-    clips: int = 1  # K, uniformly spaced in time
+    mode: str = EvalProtocol.views  # center: K clips x 1 crop; lcr: K clips x 3 crops
+    clips: int = EvalProtocol.clips  # K, uniformly spaced in time
     crop: int = 56
     frames: int = 8
     sample_rate: int = 1
     single_frame: bool = False  # the repeated-frame control: each clip is its middle frame repeated
-    spacing: str = DEFAULT_SPACING  # how the K clips spread over the video (e3d.data.sampling.SPACINGS)
+    spacing: str = EvalProtocol.spacing  # how the K clips spread over the video (e3d.data.sampling.SPACINGS)
 
     def __post_init__(self):
         if self.mode not in MODES:

@@ -9,7 +9,8 @@ depthwise temporal conv, which adds 0.73-0.81 nats to every variant (`homoentr_w
 Table 1 (its 3.32-3.33 M; 400 classes give 3.78-3.79 M).
 
 The workflow's x3d_kernel_variants rule calls write_variants (workflow/scripts/x3d_kernel_variants.py); by hand:
-`python -m e3d.search.variants --out FILE [--resolution R --frames T]`.
+`python -m e3d.search.variants --out FILE [--base B --resolution R --frames T --classes N]`. Both take their settings
+from one declaration, VariantsSettings, which also writes the config's `search.x3d_kernel_variants` schema.
 """
 
 from __future__ import annotations
@@ -18,13 +19,42 @@ import argparse
 import dataclasses
 import json
 import sys
-from typing import Any
+from typing import Any, Mapping
 
 from e3d.arch.spec import ArchSpec
 from e3d.arch.variants import kernel_placement_variants
 from e3d.errors import E3DError
+from e3d.settingspec import add_flags, check_fields, key_names, setting
 
 TABLE1_CLASSES = 174  # Sth-Sth V1, the dataset of paper Table 1
+# A config-only key of search.x3d_kernel_variants: whether the workflow builds the variants at all.
+ENABLED_KEY = {"enabled": {"type": "boolean", "default": True,
+                           "description": "score the variants (needed by Table 1 and Figure 2)"}}
+
+
+class VariantsError(E3DError, ValueError):
+    """Kernel-variant settings that cannot work; the message names the key."""
+
+
+@dataclasses.dataclass(frozen=True)
+class VariantsSettings:
+    """The variants' settings, declared once: the config's `search.x3d_kernel_variants` schema
+    (workflow/schemas/generated/x3d_kernel_variants.schema.yaml, `python -m e3d.schemagen --write`) and the
+    `python -m e3d.search.variants` flags come from these fields, and __post_init__ checks the same bounds."""
+
+    base: str = setting("x3d-s", doc="the built-in architecture whose kernel placements are varied (Table 1: X3D-S)")
+    resolution: int = setting(160, minimum=1, doc="input resolution the variants are scored and costed at")
+    frames: int = setting(13, minimum=1, doc="input frames the variants are scored and costed at")
+    classes: int = setting(TABLE1_CLASSES, minimum=1,
+                           doc="classes the params count (Table 1 is on Sth-Sth V1: 174)")
+
+    def __post_init__(self) -> None:
+        check_fields(self, VariantsError, "search.x3d_kernel_variants.")
+
+    @classmethod
+    def from_config(cls, section: Mapping[str, Any]) -> "VariantsSettings":
+        """The settings of the config's search.x3d_kernel_variants (its `enabled` is the workflow's)."""
+        return cls(**{k: v for k, v in section.items() if k not in ENABLED_KEY})
 
 
 def without_stem_temporal_dw(spec: ArchSpec) -> ArchSpec:
@@ -63,18 +93,17 @@ def score_variants(base: ArchSpec, resolution: int | None = None, frames: int | 
     return rows
 
 
-def write_variants(out: str, base: str = "x3d-s", resolution: int | None = None, frames: int | None = None,
-                   classes: int = TABLE1_CLASSES) -> list[dict[str, Any]]:
-    """Score the variants of built-in `base` and write them as the artifact Table 1 and Figure 2 read (the workflow's
-    x3d_kernel_variants rule, workflow/scripts/x3d_kernel_variants.py); returns the rows."""
+def write_variants(out: str, settings: VariantsSettings = VariantsSettings()) -> list[dict[str, Any]]:
+    """Score the variants of built-in `settings.base` and write them as the artifact Table 1 and Figure 2 read (the
+    workflow's x3d_kernel_variants rule, workflow/scripts/x3d_kernel_variants.py); returns the rows."""
     from e3d.arch.builtins import get_builtin
     from e3d.arch.cost import CONVENTION
     from e3d.artifacts import Provenance, write_json
     from e3d.provenance import STAGE_MODULES
 
-    rows = score_variants(get_builtin(base), resolution, frames, classes)
-    cfg = {"base": base, "resolution": resolution, "frames": frames, "classes": classes}
-    write_json(out, {"variants": rows, "base": base, "flops_convention": CONVENTION,
+    rows = score_variants(get_builtin(settings.base), settings.resolution, settings.frames, settings.classes)
+    cfg = dataclasses.asdict(settings)  # base, resolution, frames, classes: the provenance's config
+    write_json(out, {"variants": rows, "base": settings.base, "flops_convention": CONVENTION,
                      "paper_table": "Table 1 (kernel placement on X3D-S, stage 4 split 5 + 6)"},
                Provenance.make("e3d.search.x3d_kernel_variants", 1, cfg, STAGE_MODULES["search"]))
     return rows
@@ -85,16 +114,19 @@ def summary(rows: list[dict[str, Any]]) -> str:
     return json.dumps([{k: r[k] for k in ("variant", "homoentr", "stentr", "gflops")} for r in rows])
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """`--out` and the settings' flags (type, default and help from VariantsSettings, as the config's schema)."""
     p = argparse.ArgumentParser(prog="python -m e3d.search.variants", description=__doc__.splitlines()[0])
     p.add_argument("--out", required=True)
-    p.add_argument("--base", default="x3d-s")
-    p.add_argument("--resolution", type=int, default=None)
-    p.add_argument("--frames", type=int, default=None)
-    p.add_argument("--classes", type=int, default=TABLE1_CLASSES, help="classes the params count (Table 1: 174)")
-    args = p.parse_args(argv)
+    add_flags(p, VariantsSettings, key_names(VariantsSettings))
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
-        rows = write_variants(args.out, args.base, args.resolution, args.frames, args.classes)
+        settings = VariantsSettings(**{key: getattr(args, key) for key in key_names(VariantsSettings)})
+        rows = write_variants(args.out, settings)
     except E3DError as exc:
         print(f"e3d: error: {exc}", file=sys.stderr)
         return 2
