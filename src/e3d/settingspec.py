@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import types
 import typing
@@ -51,7 +52,9 @@ def fields_of(cls: type, names: Iterable[str] | None = None) -> list[dataclasses
     return list(by_name.values()) if names is None else [by_name[n] for n in names]
 
 
+@functools.cache
 def _hints(cls: type) -> dict[str, Any]:
+    # resolved once per block: every field check of every instance reads them
     return typing.get_type_hints(cls)
 
 
