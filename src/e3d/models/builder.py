@@ -15,6 +15,7 @@ from torch import nn
 from e3d.arch.options import effective_spec  # noqa: F401 (re-exported)
 from e3d.arch.cost import has_residual, needs_projection, projection_has_bn
 from e3d.arch.spec import ACTIVATIONS, ArchSpec, BlockSpec, ConvSpec, SpecError
+from e3d.models.depthwise import DepthwiseConv3d
 
 TemporalFactory = Callable[[int], nn.Module]
 
@@ -33,6 +34,8 @@ def make_act(name: str) -> nn.Module:
 
 def _conv(cin: int, cout: int, kernel: tuple[int, int, int], stride: int = 1, groups: int = 1) -> nn.Conv3d:
     kt, k, _ = kernel
+    if groups == cin == cout and groups > 1:  # depthwise: the same Conv3d, with a fast CPU backward
+        return DepthwiseConv3d(cin, (kt, k, k), stride=(1, stride, stride), padding=(kt // 2, k // 2, k // 2))
     return nn.Conv3d(cin, cout, kernel_size=(kt, k, k), stride=(1, stride, stride),
                      padding=(kt // 2, k // 2, k // 2), groups=groups, bias=False)
 
