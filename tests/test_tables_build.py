@@ -145,6 +145,46 @@ def test_paper_dataset_names_resolve_or_say_how_to_configure():
     assert not any("table2" in x or "table1_" in x for x in t.targets())
 
 
+def test_table13_profiles_the_configured_builtins_at_their_paper_inputs():
+    from e3d.tables.workflow import paper_input_flags
+
+    config = _config()
+    config["tables"].update(table13_paper_models=["e3d-s", "x3d-m"],
+                            table13_paper_timing={"single_clip_warmup": 1, "single_clip_repeats": 3,
+                                                  "batch_warmup": 0, "batch_repeats": 2})
+    t = TablesConfig(config)
+    paper = ["w/profile_paper_input/e3d-s/profile.json", "w/profile_paper_input/x3d-m/profile.json"]
+    assert t.table13_inputs() == {"paper_profiles": paper, "profiles": ["w/profile/synthetic/a/profile.json",
+                                                                        "w/profile/synthetic/b/profile.json"],
+                                  "evals": t.evals("synthetic")}
+    assert t.paper_inputs() == "e3d-s 13x160^2, x3d-m 16x224^2"
+    assert t.paper_timing() == ("batch 1: median of 3 passes after 1 warm-up; batch 16 (after those): median of 2 "
+                                "after 0 warm-up")
+    assert paper_input_flags(config["tables"]) == ("--batch 16 --warmup 0 --repeats 2 --single-clip-warmup 1 "
+                                                   "--single-clip-repeats 3")
+    # nothing trained: Table 13 is still built, from the paper-input profiles alone
+    config["models"], config["train"]["models"] = {}, []
+    t = TablesConfig(config)
+    assert t.table13_inputs() == {"paper_profiles": paper} and "r/table13_inference.csv" in t.targets()
+    config["tables"]["table13_paper_models"] = []  # turns it off
+    t = TablesConfig(config)
+    assert t.table13_inputs() == {"paper_profiles": []} and "r/table13_inference.csv" not in t.targets()
+    assert t.paper_inputs().startswith("none")
+    config["tables"]["table13_paper_models"] = ["e3d-q"]
+    with pytest.raises(TablesConfigError, match=r"table13_paper_models: no built-in architecture \['e3d-q'\]"):
+        TablesConfig(config).table13_inputs()
+
+
+def test_the_schema_fills_the_paper_input_defaults():
+    from e3d.config import validate_config
+
+    config = {}
+    validate_config(config)
+    assert config["tables"]["table13_paper_models"] == ["e3d-s", "e3d-m", "x3d-s", "x3d-m"]
+    assert config["tables"]["table13_paper_timing"] == {"single_clip_warmup": 1, "single_clip_repeats": 3,
+                                                        "batch_warmup": 0, "batch_repeats": 1}
+
+
 def test_cli_reports_bad_input_in_one_line(tmp_path, cli_env):
     import subprocess
     import sys
@@ -155,6 +195,84 @@ def test_cli_reports_bad_input_in_one_line(tmp_path, cli_env):
     r = subprocess.run([sys.executable, "-m", "e3d.cli", "tables", "table3", "--out", "x.csv", "--params", "[1]"],
                        env=cli_env, capture_output=True, text=True)
     assert r.returncode != 0 and "JSON object" in r.stderr
+
+
+def profile_json(root, where, model, family, frames, crop, latency_ms, single_ms=None, gflops=4.7, params=3.4e6):
+    """A fake `e3d profile --latency` artifact (with the single-clip timing when single_ms is given)."""
+    path = root / where / model / "profile.json"
+    path.parent.mkdir(parents=True)
+
+    def timing(batch, ms):
+        return {"batch": batch, "latency_ms_per_video": ms, "throughput_videos_per_s": 1000.0 / ms,
+                "device": "cpu (Test CPU, 2 threads)", "precision": "fp32", "cpu_model": "Test CPU", "threads": 2}
+
+    doc = {"arch": model, "family": family, "resolution": crop, "frames": frames, "fvcore_gflops_conv": gflops,
+           "fvcore_params": params, "latency": timing(16, latency_ms)}
+    if single_ms is not None:
+        doc["latency_single_clip"] = timing(1, single_ms)
+    write_json(path, doc, PROV)
+    return str(path)
+
+
+def _paper_input_profiles(root):
+    """E3D-S/M and X3D-S/M at their paper inputs: E3D twice as fast as X3D at batch 16, 1.25x at batch 1."""
+    return [profile_json(root, "paper", "e3d-s", "e3d", 13, 160, 50.0, 400.0, gflops=1.9),
+            profile_json(root, "paper", "e3d-m", "e3d", 16, 224, 100.0, 800.0),
+            profile_json(root, "paper", "x3d-s", "x3d", 13, 160, 100.0, 500.0, gflops=2.0),
+            profile_json(root, "paper", "x3d-m", "x3d", 16, 224, 200.0, 1000.0)]
+
+
+def test_table13_puts_paper_input_profiles_beside_the_papers_gpu_rows(tmp_path):
+    # a trained model named like a paper model keeps its own row (measured at its training clip, with its top-1)
+    trained = [profile_json(tmp_path, "profile/synthetic", "e3d-m", "e3d", 8, 32, 5.0),
+               profile_json(tmp_path, "profile/synthetic", "tiny", "e3d", 8, 32, 2.0)]
+    evals = [eval_metrics(tmp_path, "synthetic", "e3d-m", 0.4)]
+    out = tmp_path / "t13.csv"
+    build("table13", {"profiles": trained, "evals": evals, "paper_profiles": _paper_input_profiles(tmp_path)},
+          {"device": "cpu", "paper_models": ["e3d-s", "e3d-m", "x3d-s", "x3d-m"]}, str(out))
+    verify_table(out)
+    df = pd.read_parquet(out.with_suffix(".parquet"))
+    assert list(df.columns[:6]) == ["model", "measured", "input", "dataset", "device_name", "batch_size"]
+    assert df.columns[-1] == "rows" and "family" not in df.columns
+    assert not df.duplicated(["model", "measured"]).any()
+    ours = df[df["measured"] == "paper input, untrained"].set_index("model")
+    assert list(ours.index) == ["x3d-m", "e3d-m", "e3d-s", "x3d-s"]  # the paper's rows first, in its order
+    m = ours.loc["e3d-m"]
+    assert m["input"] == "16x224^2" and m["device_name"] == "cpu (Test CPU, 2 threads)" and m["batch_size"] == 16
+    assert m["latency_ms"] == pytest.approx(100.0) and m["latency_single_clip_ms"] == pytest.approx(800.0)
+    assert m["latency_ms_paper"] == pytest.approx(11.4) and m["latency_ms_diff"] == pytest.approx(88.6)
+    assert m["throughput_clips_s_paper"] == pytest.approx(87.7) and m["rows"] == "both"
+    assert (m["crop_px_paper"], m["frames_paper"]) == (224, 16) and pd.isna(m["top1"])
+    assert m["top1_paper"] == pytest.approx(49.4)
+    # ratios to X3D at the same input: ours (throughput 2x, single clip 0.8x) and the paper's (87.7 / 74.1)
+    assert m["throughput_vs_x3d"] == pytest.approx(2.0) and m["single_clip_latency_vs_x3d"] == pytest.approx(0.8)
+    assert m["throughput_vs_x3d_paper"] == pytest.approx(87.7 / 74.1)
+    assert m["throughput_vs_x3d_diff"] == pytest.approx(2.0 - 87.7 / 74.1)
+    s = ours.loc["e3d-s"]
+    assert s["rows"] == "ours" and pd.isna(s["latency_ms_paper"]) and s["input"] == "13x160^2"
+    assert s["throughput_vs_x3d"] == pytest.approx(2.0) and s["single_clip_latency_vs_x3d"] == pytest.approx(0.8)
+    assert pd.isna(s["throughput_vs_x3d_paper"])  # the paper's Table 13 has no S models
+    assert ours[["throughput_vs_x3d", "single_clip_latency_vs_x3d"]].loc[["x3d-s", "x3d-m"]].isna().all().all()
+    assert ours.loc["x3d-m", "latency_ms_paper"] == pytest.approx(13.5)
+    mine = df[df["measured"] == "trained, training clip"].set_index("model")
+    assert list(mine.index) == ["e3d-m", "tiny"] and mine.loc["e3d-m", "top1"] == pytest.approx(40.0)
+    assert mine.loc["e3d-m", "dataset"] == "synthetic" and mine.loc["e3d-m", "input"] == "8x32^2"
+    assert mine.loc["e3d-m", "latency_ms_paper"] == pytest.approx(11.4) and pd.isna(mine.loc["e3d-m", "throughput_vs_x3d"])
+    assert pd.isna(mine.loc["tiny", "latency_single_clip_ms"]) and mine.loc["tiny", "rows"] == "ours"
+    paper_only = df[df["rows"] == "paper"]["model"].tolist()
+    assert paper_only == ["tsm", "tanet", "movinet-a1"]  # once, not once per kind of row
+    lines = out.read_text().splitlines()
+    assert "latency_single_clip_ms [ms]" in lines[0] and "throughput_clips_s_paper [clips/s]" in lines[0]
+    assert ',"cpu (Test CPU, 2 threads)",16,fp32,' in next(x for x in lines if x.startswith("e3d-m,"))
+
+
+def test_table13_builds_from_paper_input_profiles_alone(tmp_path):
+    out = tmp_path / "t13.csv"
+    build("table13", {"paper_profiles": _paper_input_profiles(tmp_path)}, {"device": "cpu"}, str(out))
+    df = pd.read_parquet(out.with_suffix(".parquet"))
+    assert set(df["measured"].dropna()) == {"paper input, untrained"} and len(df) == 4 + 3
+    with pytest.raises(BuildError, match="Table 13: no rows of ours"):
+        build("table13", {}, {"device": "cpu"}, str(out))
 
 
 def test_table13_reads_real_profile_artifacts(tmp_path):

@@ -85,6 +85,18 @@ class Layout:
     def profile(self, dataset: str, model: str) -> str:
         return f"{self.work}/profile/{dataset}/{model}/profile.json"
 
+    def paper_input_profile(self, arch: str) -> str:
+        """An untrained built-in architecture profiled at its paper input (Table 13); outside work/profile/, whose
+        {dataset}/{model} pattern would also match it."""
+        return f"{self.work}/profile_paper_input/{arch}/profile.json"
+
+    def paper_input_profile_log(self, arch: str) -> str:
+        return f"{self.logs}/profile_paper_input/{arch}.log"
+
+    def paper_input_profile_benchmark(self, arch: str) -> str:
+        """The profile job's wall time (how long the paper-input measurement took on this machine)."""
+        return f"{self.logs}/profile_paper_input/{arch}.benchmark.tsv"
+
     # -- DARTS-P3D ----------------------------------------------------------------------------------------
     def darts_genotype(self, dataset: str) -> str:
         return f"{self.work}/darts/{dataset}/genotype.json"

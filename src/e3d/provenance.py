@@ -87,7 +87,7 @@ STAGE_MODULES: dict[str, tuple[str, ...]] = {
     "train": COMMON + ("train", "arch", "data", "commands/train.py", "commands/_source.py") + MODEL_PLUGINS,
     # Evaluation rebuilds the model and its clips with the training code; it changes when that does.
     "evaluate": COMMON + ("evaluate", "train", "arch", "data", "commands/evaluate.py", "commands/_source.py",
-                          "commands/profile.py")
+                          "commands/profile.py", "hostinfo.py")
     + MODEL_PLUGINS,
     # The scorer, the search engine and the spec/cost/space code they read; not the PyTorch builder.
     "search": COMMON + ("score", "search", "arch", "commands/score.py", "commands/search.py"),

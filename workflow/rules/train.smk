@@ -1,6 +1,7 @@
 # Training, multi-view evaluation and profiling of every (dataset, model) in config `train.datasets` x `models`.
 # train -> model.pt (+ metrics.parquet, arch.json); evaluate -> {multiview,single_frame}.metrics.json; profile.
 from e3d.evaluate.protocol import protocol_flags, test_protocol
+from e3d.tables.workflow import paper_input_flags
 from e3d.train.workflow import TrainConfig
 
 TRAINING = TrainConfig(config)
@@ -93,6 +94,29 @@ rule profile:
     # number of classes, which `e3d profile` reads from it.
     shell:
         "e3d profile {input.arch} {params.latency} --out {output} > {log} 2>&1"
+
+
+# Table 13 at the paper's inputs (tables.table13_paper_models): a built-in architecture, untrained, at its spec's
+# paper input (e.g. E3D-M 16 x 224^2, 400 classes) on this machine's CPU: one clip alone (batch 1), then batch 16,
+# passes as tables.table13_paper_timing says. All the job's threads, so no other job runs beside the timing.
+rule profile_paper_input:
+    output:
+        LAYOUT.paper_input_profile("{arch}"),
+    wildcard_constraints:
+        arch=r"[a-z0-9][a-z0-9\-]*",
+    params:
+        flags=paper_input_flags(config["tables"]),
+        code=code_digest_param("evaluate"),
+    log:
+        LAYOUT.paper_input_profile_log("{arch}"),
+    benchmark:
+        LAYOUT.paper_input_profile_benchmark("{arch}")
+    threads: config["train"]["resources"]["cpus"]
+    conda:
+        TRAINING.conda_env()
+    shell:
+        "e3d profile builtin:{wildcards.arch} --latency --device cpu {params.flags} --threads {threads}"
+        " --out {output} > {log} 2>&1"
 
 
 ALL_TARGETS.extend(TRAINING.targets())

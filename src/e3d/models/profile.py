@@ -2,7 +2,10 @@
 
 Latency follows the paper's Table 13 protocol: batch 16, warm-up iterations, timed repeats, the median batch time;
 latency = median batch time / batch (ms per video), throughput = batch / median batch time (videos per second).
-On CUDA the model runs under bf16 autocast with channels_last_3d memory format; on the CPU in fp32.
+The paper's latencies are exactly 1000 / throughput at batch 16; `single_clip_repeats` > 0 also times one clip
+alone (batch 1), the latency one video waits for, before the batch (so its warm-up passes also warm the process:
+threads, allocator, weights). On CUDA the model runs under bf16 autocast with channels_last_3d memory
+format; on the CPU in fp32, with the torch thread count and the CPU model recorded beside the times.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import torch
 from e3d.arch.cost import CONVENTION, cost
 from e3d.arch.spec import ArchSpec
 from e3d.errors import UserError
+from e3d.hostinfo import cpu_model_name
 from e3d.models.builder import build_model
 from e3d.models.flops import fvcore_counts
 
@@ -35,9 +39,7 @@ def pick_device(device: str = "auto") -> torch.device:
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    import platform
-
-    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    return f"cpu ({cpu_model_name()}, {torch.get_num_threads()} threads)"
 
 
 def measure_latency(model: torch.nn.Module, clip_shape: tuple[int, ...], device: torch.device, batch: int = 16,
@@ -60,7 +62,7 @@ def measure_latency(model: torch.nn.Module, clip_shape: tuple[int, ...], device:
             if i >= warmup:
                 times.append(time.perf_counter() - t0)
     median = statistics.median(times)
-    return {
+    out = {
         "batch": batch,
         "warmup": warmup,
         "repeats": repeats,
@@ -69,14 +71,21 @@ def measure_latency(model: torch.nn.Module, clip_shape: tuple[int, ...], device:
         "throughput_videos_per_s": batch / median,
         "precision": "bf16 autocast, channels_last_3d" if cuda else "fp32",
         "device": device_name(device),
+        "seconds": [round(t, 6) for t in times],
     }
+    if not cuda:
+        out.update(cpu_model=cpu_model_name(), threads=torch.get_num_threads())
+    return out
 
 
 def profile_model(spec: ArchSpec, resolution: int | None = None, frames: int | None = None, num_classes: int = 400,
                   *, latency: bool = False, device: str = "auto", batch: int = 16, warmup: int = 5,
-                  repeats: int = 20, se_ratio: float | None = None, act: str | None = None) -> dict[str, Any]:
+                  repeats: int = 20, se_ratio: float | None = None, act: str | None = None,
+                  single_clip_warmup: int = 1, single_clip_repeats: int = 0) -> dict[str, Any]:
     """fvcore GFLOPs (conv+linear and fvcore's default), params and the analytic figures for one clip at
-    (resolution, frames) (defaults: the spec's own); with latency=True also latency/throughput at `batch`."""
+    (resolution, frames) (defaults: the spec's own); with latency=True also latency/throughput at `batch`
+    ("latency", `warmup` + `repeats` passes) and, with single_clip_repeats > 0, the time of one clip alone
+    ("latency_single_clip", batch 1, `single_clip_warmup` + `single_clip_repeats` passes, measured first)."""
     r = spec.resolution if resolution is None else resolution
     t = spec.frames if frames is None else frames
     model = build_model(spec, num_classes, se_ratio=se_ratio, act=act)
@@ -100,6 +109,12 @@ def profile_model(spec: ArchSpec, resolution: int | None = None, frames: int | N
         "analytic_matches_fvcore": analytic.macs == counts["conv_macs"] and analytic.params == counts["params"],
         "spec": model.spec.to_dict(),
     }
+    if single_clip_repeats and not latency:
+        raise UserError("single-clip latency needs latency=True (e3d profile --latency --single-clip-repeats N)")
     if latency:
-        out["latency"] = measure_latency(model, (spec.in_channels, t, r, r), pick_device(device), batch, warmup, repeats)
+        dev = pick_device(device)
+        clip = (spec.in_channels, t, r, r)
+        if single_clip_repeats:
+            out["latency_single_clip"] = measure_latency(model, clip, dev, 1, single_clip_warmup, single_clip_repeats)
+        out["latency"] = measure_latency(model, clip, dev, batch, warmup, repeats)
     return out

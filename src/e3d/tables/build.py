@@ -219,22 +219,71 @@ def _profile_row(path: str) -> dict[str, Any]:
     missing = [k for k in ("latency_ms_per_video", "throughput_videos_per_s") if k not in lat]
     if missing:
         raise BuildError(f"{path}: profile latency lacks {missing}")
+    single = doc.get("latency_single_clip")
     p = Path(path)
     return {"model": p.parent.name, "dataset": p.parent.parent.name, "device_name": str(lat.get("device", "")),
+            "input": f"{doc['frames']}x{doc['resolution']}^2" if "frames" in doc and "resolution" in doc else "",
             "batch_size": int(lat.get("batch", 0)), "precision": str(lat.get("precision", "")),
             "gflops": float(doc["fvcore_gflops_conv"]), "params_m": float(doc["fvcore_params"]) / 1e6,
-            "latency_ms": float(lat["latency_ms_per_video"]), "throughput_clips_s": float(lat["throughput_videos_per_s"])}
+            "latency_ms": float(lat["latency_ms_per_video"]), "throughput_clips_s": float(lat["throughput_videos_per_s"]),
+            "latency_single_clip_ms": float(single["latency_ms_per_video"]) if isinstance(single, dict) else float("nan"),
+            "family": str(doc.get("family", ""))}
+
+
+# Table 13's columns: the paper's (its crop and frames follow at the end, as `crop_px_paper`, `frames_paper`)
+_TABLE13_PAPER = ["gflops", "params_m", "top1", "latency_ms", "throughput_clips_s", "crop_px", "frames"]
+PAPER_INPUT = "paper input, untrained"  # the `measured` column of the built-ins profiled at their paper input
+
+
+def _x3d_ratios(frame: pd.DataFrame) -> pd.DataFrame:
+    """Each paper-input row beside the X3D row profiled at the same input: our single-clip latency and batch-16
+    throughput as ratios to X3D's, and the paper's throughput ratio (its latencies are 1000 / throughput)."""
+    frame = frame.copy()
+    cols = ("single_clip_latency_vs_x3d", "throughput_vs_x3d", "throughput_vs_x3d_paper")
+    for col in cols:
+        frame[col] = float("nan")
+    ours = frame[frame["measured"] == PAPER_INPUT]
+    for i, row in ours.iterrows():
+        refs = ours[(ours["family"] == "x3d") & (ours["input"] == row["input"])]
+        if row["family"] == "x3d" or len(refs) != 1:
+            continue
+        ref = refs.iloc[0]
+        frame.loc[i, cols[0]] = row["latency_single_clip_ms"] / ref["latency_single_clip_ms"]
+        frame.loc[i, cols[1]] = row["throughput_clips_s"] / ref["throughput_clips_s"]
+        frame.loc[i, cols[2]] = row["throughput_clips_s_paper"] / ref["throughput_clips_s_paper"]
+    frame["throughput_vs_x3d_diff"] = frame[cols[1]] - frame[cols[2]]
+    return frame
 
 
 def table13(inputs: Inputs, params: Mapping[str, Any], out: str) -> None:
-    rows = pd.DataFrame([_profile_row(p) for p in inputs["profiles"]])
-    _require_rows(rows, "Table 13")
-    acc = eval_rows(inputs.get("evals", []))
-    if not acc.empty:
-        rows = rows.merge(acc[["model", "dataset", "top1"]], on=["model", "dataset"], how="left")
-    out_frame = compare_with_paper(rows, load_paper_table("table13"), on=("model",),
-                                   paper_columns=["gflops", "params_m", "top1", "latency_ms", "throughput_clips_s"])
-    _write(out_frame, out, params, "table13")
+    """Inference speed. Two kinds of rows (`measured`): the built-in architectures profiled untrained at the paper's
+    input (`paper_profiles`, joined to the paper's rows of the same model, with ratios to X3D at the same input) and
+    the trained models at their training clip size (`profiles`, with their top-1)."""
+    paper = load_paper_table("table13")
+    trained = pd.DataFrame([_profile_row(p) for p in inputs.get("profiles", [])])
+    at_paper_input = pd.DataFrame([_profile_row(p) for p in inputs.get("paper_profiles", [])])
+    _require_rows(pd.concat([trained, at_paper_input]), "Table 13")
+    parts = []
+    if not at_paper_input.empty:
+        # untrained: no dataset, no accuracy (the columns stay, so both kinds of rows line up)
+        at_paper_input = at_paper_input.assign(dataset=None, top1=float("nan"), measured=PAPER_INPUT)
+        parts.append(compare_with_paper(at_paper_input, paper, on=("model",), paper_columns=_TABLE13_PAPER))
+    if not trained.empty:
+        acc = eval_rows(inputs.get("evals", []))
+        trained["top1"] = float("nan")
+        if not acc.empty:
+            trained = trained.drop(columns=["top1"]).merge(acc[["model", "dataset", "top1"]],
+                                                           on=["model", "dataset"], how="left")
+        trained = trained.assign(measured="trained, training clip")
+        # the paper's rows once: beside the paper-input rows when there are some, else beside the trained ones
+        parts.append(compare_with_paper(trained, paper, on=("model",), paper_columns=_TABLE13_PAPER,
+                                        how="left" if parts else "outer"))
+    rows = pd.concat(parts, ignore_index=True)
+    rows = _x3d_ratios(rows) if not at_paper_input.empty else rows
+    first, last = ["model", "measured", "input", "dataset", "device_name", "batch_size"], ["rows"]
+    rows = rows[[c for c in first if c in rows] + [c for c in rows if c not in first + last + ["family"]] + last]
+    _write(rows, out, params, "table13", units={"latency_single_clip_ms": "ms"},
+           decimals={"latency_single_clip_ms": 2, "batch_size": 0})
 
 
 # -- figures ------------------------------------------------------------------------------------------------

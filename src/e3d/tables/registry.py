@@ -219,10 +219,13 @@ TABLE_RULES: tuple[TableRule, ...] = (
         inputs=_search_archs_evals("table12_runs"), params=_table12_params, quoted=MEASURED),
     TableRule(
         "table13_inference", "table13", "table13_inference", "table13_inference", "Table 13",
-        inputs=lambda s, w: {"profiles": s.tables.profiles(), "evals": s.tables.evals(s.tables.inference_dataset)},
-        params=lambda s, w: {"device": s.tables.device(), "dataset": s.tables.inference_dataset},
+        inputs=lambda s, w: s.tables.table13_inputs(),
+        params=lambda s, w: {"device": s.tables.device(), "dataset": s.tables.inference_dataset,
+                             "paper_models": s.tables.paper_models(),
+                             "paper_timing": dict(s.tables.cfg["table13_paper_timing"])},
         quoted={"device": _device, "batch_size": lambda s, w: "as recorded per row (batch_size column)",
-                "flops_convention": _flops}),
+                "flops_convention": _flops, "paper_inputs": lambda s, w: s.tables.paper_inputs(),
+                "paper_timing": lambda s, w: s.tables.paper_timing()}),
     TableRule(
         "table_darts", "table_darts", "table_darts_{dataset}", "table_darts", "DARTS-P3D",
         inputs=lambda s, w: s.darts.table_inputs(w.dataset), params=lambda s, w: s.darts.table_params(w.dataset),

@@ -8,11 +8,11 @@ config/paper.yaml, results/table3_k400.csv is built from the dataset configured 
 
 from __future__ import annotations
 
-import platform
-from pathlib import Path
 from typing import Any
 
+from e3d.arch.builtins import builtin_names, get_builtin
 from e3d.errors import E3DError
+from e3d.hostinfo import cpu_model_name
 from e3d.layout import Layout
 from e3d.model_kinds import parse_reference
 from e3d.tables.report import FLOPS_CONVENTION
@@ -25,17 +25,6 @@ PAPER_DATASETS = {"k400": ("kinetics400", "Kinetics-400"), "sthv1": ("sthv1", "S
 
 class TablesConfigError(E3DError, ValueError):
     """A table asked for a dataset, search run or model the config does not have."""
-
-
-def cpu_model_name() -> str:
-    """This machine's CPU model, for Table 4's device column when none is configured."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "CPU"
 
 
 class TablesConfig:
@@ -123,6 +112,37 @@ class TablesConfig:
         return [self.layout.profile(data, m) for m in self.trained
                 if profiled(self.models[m])]  # DARTS/SGS models have no spec profile
 
+    def paper_models(self) -> list[str]:
+        """tables.table13_paper_models: the built-ins Table 13 profiles untrained at their paper input."""
+        names = list(self.cfg["table13_paper_models"])
+        unknown = [n for n in names if n not in builtin_names()]
+        if unknown:
+            raise TablesConfigError(f"tables.table13_paper_models: no built-in architecture {unknown}; built-in names: "
+                                    f"{', '.join(builtin_names())}")
+        return names
+
+    def paper_input_profiles(self) -> list[str]:
+        return [self.layout.paper_input_profile(a) for a in self.paper_models()]
+
+    def paper_inputs(self) -> str:
+        """The paper inputs profiled, for Table 13's caption: "e3d-s 13x160^2, ..." (frames x crop^2)."""
+        specs = [get_builtin(a) for a in self.paper_models()]
+        return ", ".join(f"{s.name} {s.frames}x{s.resolution}^2" for s in specs) or "none (tables.table13_paper_models: [])"
+
+    def paper_timing(self) -> str:
+        """How the paper-input profiles were timed, for Table 13's caption."""
+        t = self.cfg["table13_paper_timing"]
+        return (f"batch 1: median of {t['single_clip_repeats']} passes after {t['single_clip_warmup']} warm-up; "
+                f"batch 16 (after those): median of {t['batch_repeats']} after {t['batch_warmup']} warm-up")
+
+    def table13_inputs(self) -> dict[str, list[str]]:
+        """Table 13's inputs: the trained models' profiles and evaluations on tables.inference_dataset, and the
+        built-ins' profiles at their paper input."""
+        out = {"paper_profiles": self.paper_input_profiles()}
+        if self.trained:
+            out.update(profiles=self.profiles(), evals=self.evals(self.inference_dataset))
+        return out
+
     @property
     def first_dataset(self) -> str:
         if not self.datasets:
@@ -195,6 +215,14 @@ class TablesConfig:
             out.append(result("table4_search_cost", "csv"))
         if self.search_runs:
             out.append(result("search_traces", "png"))
-        if self.cfg["table13"] and self.trained:
+        if self.cfg["table13"] and (self.trained or self.paper_models()):
             out.append(result("table13_inference", "csv"))
         return out
+
+
+def paper_input_flags(tables: dict[str, Any]) -> str:
+    """`e3d profile` flags of the profile_paper_input rule from the tables section: the paper's batch 16 and
+    tables.table13_paper_timing's passes (the single-clip ones run first)."""
+    t = tables["table13_paper_timing"]
+    return (f"--batch 16 --warmup {t['batch_warmup']} --repeats {t['batch_repeats']} "
+            f"--single-clip-warmup {t['single_clip_warmup']} --single-clip-repeats {t['single_clip_repeats']}")
