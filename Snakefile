@@ -1,5 +1,6 @@
 # E3D reference pipeline: data -> search -> train -> evaluate/profile -> tables/report.
 # Usage: snakemake all            (built-in synthetic data, local cores; profiles/default is applied)
+#        snakemake study          (all, plus the models and studies config `study` keeps out of all)
 #        snakemake --profile slurm all --configfile config/paper.yaml
 from e3d.config import validate_config
 
@@ -25,5 +26,11 @@ include: "workflow/rules/tables.smk"
 
 rule all:
     input:
-        ALL_TARGETS,
+        TARGETS.all,
     default_target: True
+
+
+rule study:
+    input:
+        TARGETS.all,
+        TARGETS.study,

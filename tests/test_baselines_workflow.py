@@ -132,18 +132,21 @@ def test_search_cli_args_and_code_stage():
 def test_table7_runs_share_the_base_run_and_differ_by_score():
     cfg = default_config()
     runs = BaselinesConfig(cfg).search_runs()
-    assert sorted(runs) == ["table7_madet", "table7_stentr", "table7_zen"]
-    s = cfg["search"]["runs"]["s"]
+    assert sorted(runs) == ["table7_homoentr", "table7_madet", "table7_stentr", "table7_zen"]
+    base = cfg["search"]["runs"][cfg["baselines"]["table7"]["base_run"]]
+    # the main comparison searches at the very input the models are trained on
+    assert (base["resolution"], base["frames"]) == (cfg["train"]["settings"]["crop"], cfg["train"]["settings"]["frames"])
     for name, run in runs.items():
         assert run["score"] == name.split("_", 1)[1]
         assert run["iterations"] == cfg["baselines"]["table7"]["iterations"]
-        for key in ("budget_gflops", "max_layers", "resolution", "frames", "kernels", "population", "seed"):
-            assert run[key] == s[key], key
+        assert run["population"] == cfg["baselines"]["table7"]["population"]
+        for key in ("budget_gflops", "max_layers", "resolution", "frames", "kernels", "seed"):
+            assert run[key] == base[key], key
     assert runs["table7_stentr"]["score_options"] == {}
     SearchConfig(**{k: v for k, v in runs["table7_zen"].items() if k != "space"})  # a valid search
 
 
-def test_study_models_train_through_the_train_rule_but_are_not_its_targets():
+def test_table7_entrants_each_trained_once_per_seed_under_one_schedule():
     cfg = default_config()
     before = copy.deepcopy(cfg["models"])
     base = BaselinesConfig(cfg)
@@ -152,25 +155,61 @@ def test_study_models_train_through_the_train_rule_but_are_not_its_targets():
     training.add_models(base.train_models())
     assert cfg["models"] == before  # derived models never leak into the configured ones (tables use those)
     assert training.targets() == own
-    assert base.fig3_models() == [f"fig3-{i:03d}" for i in range(4)]
-    assert training.arch_inputs("fig3-002") == [f"{cfg['work_dir']}/baselines/fig3/specs/fig3-002.json"]
-    assert training.arch_inputs("table7-zen") == [f"{cfg['work_dir']}/search/table7_zen/arch.json"]
-    assert training.settings("synthetic", "fig3-000")["epochs"] == 1
-    assert training.settings("synthetic", "table7-madet")["epochs"] == 1
+    entrants = base.table7_entrants()
+    assert list(entrants) == ["stentr", "homoentr", "zen", "madet", "e3d-initial-t3", "x3d-depth", "random-0",
+                              "random-1", "random-2"]
+    assert [e["kind"] for e in entrants.values()] == ["searched"] * 4 + ["hand-designed", "x3d"] + ["random"] * 3
+    seeds = cfg["baselines"]["table7"]["seeds"]
+    assert len(seeds) >= 2
+    models = base.table7_models()
+    assert models["zen"] == [f"table7-zen-seed{s}" for s in seeds]
+    schedules = set()
+    for entrant, names in models.items():
+        for seed, name in zip(seeds, names):
+            settings = training.settings("synthetic", name)
+            assert settings["seed"] == seed
+            schedules.add(json.dumps({k: v for k, v in settings.items() if k != "seed"}, sort_keys=True))
+    assert len(schedules) == 1  # one schedule for every model of the comparison
     assert training.settings("synthetic", "e3d-initial-t3")["epochs"] == cfg["train"]["settings"]["epochs"]
-    assert "--se-ratio 0.0625" in training.model_flags("table7-zen")
+    assert training.arch_inputs("table7-zen-seed0") == [f"{cfg['work_dir']}/search/table7_zen/arch.json"]
+    assert training.arch_inputs("table7-x3d-depth-seed1") == [
+        f"{cfg['work_dir']}/baselines/table7/specs/x3d-depth.json"]
+    assert training.arch_inputs("table7-random-2-seed0") == [f"{cfg['work_dir']}/baselines/table7/specs/random-2.json"]
+    assert training.arch_arg("table7-e3d-initial-t3-seed1") == "spec:config/archs/e3d-initial-t3.json"
+    assert "--se-ratio" not in training.model_flags("table7-x3d-depth-seed0")  # X3D keeps its own SE pattern
+    assert "--se-ratio 0.0" in training.model_flags("table7-zen-seed0")
+    assert base.fig3_models() == [f"fig3-{i:03d}" for i in range(16)]
+    assert training.arch_inputs("fig3-002") == [f"{cfg['work_dir']}/baselines/fig3/specs/fig3-002.json"]
+    assert base.run_models()["table7_homoentr"] == [f"table7-homoentr-seed{s}" for s in seeds]
     with pytest.raises(ValueError, match="both configured and derived"):
         training.add_models({"e3d-initial-t3": {"arch": "builtin:e3d-initial"}})
+
+
+def test_table7_generated_entrants_command_lines():
+    base = BaselinesConfig(default_config())
+    run = base.table7_base
+    args = shlex.split(base.x3d_args("depth"))
+    assert args[args.index("--budget-gflops") + 1] == str(run["budget_gflops"])
+    assert args[args.index("--expand") + 1] == "depth"
+    rnd = shlex.split(base.random_args())
+    assert rnd[rnd.index("--n") + 1] == "3" and rnd[rnd.index("--bins") + 1] == "1"
+    assert float(rnd[rnd.index("--gflops-max") + 1]) == run["budget_gflops"]
+    assert rnd[rnd.index("--max-layers") + 1] == str(run["max_layers"])
+    assert rnd[rnd.index("--name-format") + 1] == "random-{index}"
 
 
 def test_targets_and_params():
     cfg = default_config()
     base = BaselinesConfig(cfg)
     res = cfg["results_dir"]
-    assert base.targets() == [f"{res}/fig4_forward_vs_analytic.png", f"{res}/fig3_correlation_synthetic.png",
-                              f"{res}/table7_training_free_synthetic.csv"]
-    assert base.table7_evals() == [f"{cfg['work_dir']}/eval/synthetic/table7-{s}/multiview.metrics.json"
-                                   for s in ("zen", "madet", "stentr")]
+    assert base.targets() == [([f"{res}/fig4_forward_vs_analytic.png"], None),
+                              ([f"{res}/fig3_correlation_synthetic.png"], "fig3"),
+                              ([f"{res}/table7_training_free_synthetic.csv"], None)]
+    evals = base.table7_evals()
+    assert len(evals) == 9 * len(cfg["baselines"]["table7"]["seeds"])
+    assert evals[0] == f"{cfg['work_dir']}/eval/synthetic/table7-stentr-seed0/multiview.metrics.json"
+    inputs = base.table7_inputs()
+    assert len(inputs["single"]) == len(evals) and len(inputs["trained_archs"]) == 9
     p = base.fig3_params()
     assert {"device", "flops_convention", "n_models", "method", "confidence", "n_boot"} <= set(p)
     assert "--repeats 100" in base.fig4_args()
@@ -221,26 +260,43 @@ def _eval(path: Path, top1: float) -> str:
     return str(path / "multiview.metrics.json")
 
 
+def _single(path: Path, top1: float) -> str:
+    doc = {"top1": top1, "top5": 0.5, "gflops_per_view": 0.05, "views": {"crops": 1, "clips": 1}, "frames": 8,
+           "crop": 32, "params": 2e6, "gflops_total_per_video": 0.05}
+    write_json(path / "single_frame.metrics.json", doc, Provenance.make("e3d.eval", 1, {}, ()))
+    return str(path / "single_frame.metrics.json")
+
+
 def test_table7_builder_puts_ours_beside_the_paper(tmp_path):
     archs = [_arch(tmp_path / "search" / "table7_zen", "zen", 7200.0, "cuda:0 (Test GPU)"),
              _arch(tmp_path / "search" / "table7_stentr", "stentr", 36.0)]
-    evals = [_eval(tmp_path / "eval" / "synthetic" / "table7-zen", 0.5),
-             _eval(tmp_path / "eval" / "synthetic" / "table7-stentr", 0.6),
-             _eval(tmp_path / "eval" / "synthetic" / "x3d-s", 0.4)]
-    params = {"run_models": {"table7_zen": "table7-zen", "table7_stentr": "table7-stentr"},
-              "run_labels": {"table7_zen": "Zen-score", "table7_stentr": "E3D-S"}, "baseline_model": "x3d-s",
-              "search_device": "Test CPU", "device": "CPU", "views": "1x1", "flops_convention": "MACs"}
+    models = {"zen": ["table7-zen-seed0", "table7-zen-seed1"], "stentr": ["table7-stentr-seed0", "table7-stentr-seed1"],
+              "x3d-s": ["table7-x3d-s-seed0", "table7-x3d-s-seed1"]}
+    top1 = {"table7-zen-seed0": 0.5, "table7-zen-seed1": 0.4, "table7-stentr-seed0": 0.6, "table7-stentr-seed1": 0.7,
+            "table7-x3d-s-seed0": 0.4, "table7-x3d-s-seed1": 0.4}
+    evals = [_eval(tmp_path / "eval" / "synthetic" / m, top1[m]) for ms in models.values() for m in ms]
+    single = [_single(tmp_path / "eval" / "synthetic" / m, 0.1) for ms in models.values() for m in ms]
+    entrants = [{"entrant": "zen", "label": "Zen-score", "kind": "searched", "run": "table7_zen", "models": models["zen"]},
+                {"entrant": "stentr", "label": "E3D-S", "kind": "searched", "run": "table7_stentr",
+                 "models": models["stentr"]},
+                {"entrant": "x3d-s", "label": "x3d-s", "kind": "hand-designed", "run": "", "models": models["x3d-s"]}]
+    params = {"entrants": entrants, "search_device": "Test CPU", "device": "CPU", "views": "1x1",
+              "flops_convention": "MACs"}
     out = tmp_path / "res" / "table7_training_free_synthetic.csv"
-    build("table7", {"archs": archs, "evals": evals}, params, str(out))
+    build("table7", {"archs": archs, "evals": evals, "single": single}, params, str(out))
     df = pd.read_parquet(out.with_suffix(".parquet")).set_index("model")
     assert df.loc["zen-score", "design_cost_h"] == pytest.approx(2.0)
     assert df.loc["zen-score", "search_devices"] == "GPU" and df.loc["zen-score", "search_device_name"] == "Test GPU"
     assert df.loc["zen-score", "design_cost_h_paper"] == 26
+    assert df.loc["zen-score", "top1"] == pytest.approx(45.0)  # mean over the seeds, with the range beside it
+    assert (df.loc["zen-score", "top1_min"], df.loc["zen-score", "top1_max"]) == pytest.approx((40.0, 50.0))
+    assert df.loc["zen-score", "seeds"] == 2 and df.loc["zen-score", "single_frame_top1"] == pytest.approx(10.0)
     assert df.loc["e3d-s", "design_cost_h"] == pytest.approx(0.01)
-    assert df.loc["e3d-s", "search_device_name"] == "Test CPU" and df.loc["e3d-s", "top1"] == pytest.approx(60.0)
+    assert df.loc["e3d-s", "search_device_name"] == "Test CPU" and df.loc["e3d-s", "top1"] == pytest.approx(65.0)
     assert df.loc["e3d-s", "top1_paper"] == 47.1
     assert df.loc["x3d-s", "top1"] == pytest.approx(40.0) and df.loc["x3d-s", "top1_paper"] == 44.6
+    assert df.loc["x3d-s", "kind"] == "hand-designed"
     assert df.loc["mae-det-score", "rows"] == "paper"  # the paper's row we did not search stays, marked
     assert out.with_suffix(".html").exists()
-    with pytest.raises(E3DError, match="baseline model 'x3d-m'"):
-        build("table7", {"archs": archs, "evals": evals}, {**params, "baseline_model": "x3d-m"}, str(out))
+    with pytest.raises(E3DError, match=r"table7-x3d-s-seed1"):
+        build("table7", {"archs": archs, "evals": evals[:-1], "single": single}, params, str(out))

@@ -141,8 +141,9 @@ def test_darts_section_helpers_and_train_references():
 
     cfg = config()
     d = DartsConfig(cfg)
-    assert d.targets() == ["work/darts/synthetic/genotype.json", "work/darts/synthetic/metrics.parquet",
-                           "results/table_darts_synthetic.csv"]
+    assert [p for paths, _ in d.targets() for p in paths] == [
+        "work/darts/synthetic/genotype.json", "work/darts/synthetic/metrics.parquet",
+        "results/table_darts_synthetic.csv"]
     assert d.block_name("synthetic") == "synthetic" and "--preset synthetic" in d.search_args("synthetic")
     assert json.loads(d.search_args("synthetic").split("--settings ")[1].strip("'"))["size"] == 24
     assert d.compare_models() == ["tiny", "searched", "x3d"]  # neither DARTS nor SGS

@@ -31,7 +31,7 @@ def test_search_rules_run_and_rerun_only_on_change(tmp_path, repo_root, cli_env)
         "validate_config(config)\n"
         f"include: '{repo_root / 'workflow/rules/common.smk'}'\n"
         f"include: '{repo_root / 'workflow/rules/search.smk'}'\n"
-        "rule all:\n    input: ALL_TARGETS\n    default_target: True\n"
+        "rule all:\n    input: TARGETS.all\n    default_target: True\n"
     )
     cmd = [sys.executable, "-m", "snakemake", "-s", str(snakefile), "--directory", str(tmp_path), "--cores", "2",
            "--quiet", "all"]

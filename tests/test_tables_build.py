@@ -127,6 +127,11 @@ def _config(**data):
                                       "kinetics400": {"models": {"x3d-m": {"crop": 256}}}}}}
 
 
+def _paths(targets) -> list[str]:
+    """TablesConfig.targets()'s (paths, models needed) pairs as one list of paths."""
+    return [p for paths, _models in targets for p in paths]
+
+
 def test_paper_dataset_names_resolve_or_say_how_to_configure():
     t = TablesConfig(_config())
     assert t.data_name("synthetic") == "synthetic"
@@ -136,13 +141,13 @@ def test_paper_dataset_names_resolve_or_say_how_to_configure():
         t.data_name("nope")
     t = TablesConfig(_config(kinetics400={"format": "kinetics400", "root": "/data/k400"}))
     assert t.evals("k400") == ["w/eval/kinetics400/a/multiview.metrics.json", "w/eval/kinetics400/b/multiview.metrics.json"]
-    assert t.run_models(["s"]) == {"s": "a"}
+    assert t.run_models(["s"]) == {"s": ["a"]}
     assert t.views() == ("crops x clips per row; default 3x10 (lcr, pyslowfast spacing); kinetics400: 3x10 (lcr, "
                          "pyslowfast spacing) [x3d-m 3x10 (lcr, crop 256, pyslowfast spacing)]; sthv1: 1x1 (center, "
                          "pyslowfast spacing)")
     assert "CPU" in t.device()
-    assert "r/table3_synthetic.csv" in t.targets() and "r/table4_search_cost.csv" in t.targets()
-    assert not any("table2" in x or "table1_" in x for x in t.targets())
+    assert "r/table3_synthetic.csv" in _paths(t.targets()) and "r/table4_search_cost.csv" in _paths(t.targets())
+    assert not any("table2" in x or "table1_" in x for x in _paths(t.targets()))
 
 
 def test_table13_profiles_the_configured_builtins_at_their_paper_inputs():
@@ -165,10 +170,10 @@ def test_table13_profiles_the_configured_builtins_at_their_paper_inputs():
     # nothing trained: Table 13 is still built, from the paper-input profiles alone
     config["models"], config["train"]["models"] = {}, []
     t = TablesConfig(config)
-    assert t.table13_inputs() == {"paper_profiles": paper} and "r/table13_inference.csv" in t.targets()
+    assert t.table13_inputs() == {"paper_profiles": paper} and "r/table13_inference.csv" in _paths(t.targets())
     config["tables"]["table13_paper_models"] = []  # turns it off
     t = TablesConfig(config)
-    assert t.table13_inputs() == {"paper_profiles": []} and "r/table13_inference.csv" not in t.targets()
+    assert t.table13_inputs() == {"paper_profiles": []} and "r/table13_inference.csv" not in _paths(t.targets())
     assert t.paper_inputs().startswith("none")
     config["tables"]["table13_paper_models"] = ["e3d-q"]
     with pytest.raises(TablesConfigError, match=r"table13_paper_models: no built-in architecture \['e3d-q'\]"):

@@ -80,11 +80,17 @@ def test_default_config_gives_every_rule_its_inputs_params_and_caption_params(so
     assert tuple(quoted) == table.report.params and all(v not in (None, "") for v in quoted.values())
 
 
-def test_table3_reads_the_evaluations_of_the_trained_models(sources):
+def test_table3_reads_the_trained_models_and_the_main_comparison(sources):
     table = next(t for t in TABLE_RULES if t.rule == "table3")
     w = SimpleNamespace(dataset="synthetic")
-    assert table.inputs(sources, w) == {"evals": sources.tables.evals("synthetic")}
-    assert table.params(sources, w) == {**sources.tables.common_params("synthetic"), "dataset": "synthetic"}
+    # the default config's configured models are study-only: `all` trains only the comparison for Table 3
+    assert table.inputs(sources, w) == {"evals": sources.tables.evals("synthetic"),
+                                        "comparison": sources.baselines.table7_evals("synthetic")}
+    assert sources.tables.evals("synthetic") == []
+    params = table.params(sources, w)
+    assert params["comparison"]["Zen-score"] == ["table7-zen-seed0", "table7-zen-seed1"]
+    assert {k: v for k, v in params.items() if k != "comparison"} == {**sources.tables.common_params("synthetic"),
+                                                                       "dataset": "synthetic"}
 
 
 def test_log_to_sends_both_streams_and_a_traceback_to_the_log(tmp_path, cli_env):

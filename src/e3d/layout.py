@@ -118,6 +118,13 @@ class Layout:
     def fig3_spec(self, model: str) -> str:
         return f"{self.fig3_dir()}/specs/{model}.json"
 
+    def table7_dir(self) -> str:
+        """Table 7's generated entrants: the contracted X3Ds and the random architectures (specs/<entrant>.json)."""
+        return f"{self.work}/baselines/table7"
+
+    def table7_spec(self, entrant: str) -> str:
+        return f"{self.table7_dir()}/specs/{entrant}.json"
+
     # -- results ------------------------------------------------------------------------------------------
     def table_log(self, stem: str) -> str:
         """The log of the rule that builds results/{stem}.*"""

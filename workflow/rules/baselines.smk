@@ -73,4 +73,36 @@ rule fig3_correlation:
         " --out $(dirname {output.corr}) --figure {output.png} > {log} 2>&1"
 
 
-ALL_TARGETS.extend(BASELINES.targets())
+rule table7_x3d:
+    output:
+        spec=LAYOUT.table7_spec("x3d-{expand}"),
+    params:
+        args=lambda w: BASELINES.x3d_args(w.expand),
+        code=code_digest_param("baselines"),
+    log:
+        f"{LOGS}/baselines/table7_x3d_{{expand}}.log",
+    conda:
+        "../../envs/cpu.yaml"
+    shell:
+        "e3d baselines x3d-scaled {params.args} --out {output.spec} > {log} 2>&1"
+
+
+rule table7_random:
+    output:
+        models=f"{LAYOUT.table7_dir()}/models.parquet",
+        specs=[LAYOUT.table7_spec(e) for e in BASELINES.table7_random_entrants()],
+    params:
+        # a function: the names' format holds braces that Snakemake would read as wildcards
+        args=lambda w: BASELINES.random_args(),
+        code=code_digest_param("baselines"),
+    log:
+        f"{LOGS}/baselines/table7_random.log",
+    conda:
+        "../../envs/cpu.yaml"
+    # the same sampler as Figure 3 (DIR/models.parquet with the scores, DIR/specs/<model>.json), plain random
+    shell:
+        "e3d baselines fig3-sample --out $(dirname {output.models}) {params.args} > {log} 2>&1"
+
+
+for _paths, _study in BASELINES.targets():
+    TARGETS.add(_paths, study=_study)

@@ -1,12 +1,14 @@
-# Shared helpers for all rule files. Each rule file appends its final products to ALL_TARGETS.
+# Shared helpers for all rule files. Each rule file adds its final products to TARGETS (e3d.targets): `all` builds
+# TARGETS.all, `study` also TARGETS.study (what needs a study-only model or study, config `study`).
 from e3d.data.workflow import ensure_interpreter_on_path
 from e3d.layout import Layout
 from e3d.provenance import stage_code_digest
+from e3d.targets import Targets
 
 # `.venv/bin/snakemake` runs without the venv activated: make `e3d` in rules resolve to this installation.
 ensure_interpreter_on_path()
 
-ALL_TARGETS = []
+TARGETS = Targets(config)
 WORK = config["work_dir"]
 RESULTS = config["results_dir"]
 LOGS = config["logs_dir"]

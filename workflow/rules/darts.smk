@@ -31,4 +31,5 @@ rule darts_search:
         " > {log} 2>&1"
 
 
-ALL_TARGETS.extend(DARTS.targets())
+for _paths, _models in DARTS.targets():
+    TARGETS.add(_paths, models=_models, study="darts")

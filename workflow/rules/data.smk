@@ -99,6 +99,6 @@ for _name in DATA.datasets:
             "e3d extract --index {input.index} --root {params.root:q} --out {params.out:q}"
             " --threads {threads} {params.flags} > {log} 2>&1"
 
-    ALL_TARGETS.append(LAYOUT.index(_name))
+    TARGETS.add([LAYOUT.index(_name)])
     if DATA.source(_name) == "frames":  # `source: video` reads the videos: no frame store unless a stage asks
-        ALL_TARGETS.append(LAYOUT.frames_manifest(_name))
+        TARGETS.add([LAYOUT.frames_manifest(_name)])

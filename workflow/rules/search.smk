@@ -51,7 +51,7 @@ rule x3d_kernel_variants:
         "../scripts/x3d_kernel_variants.py"
 
 
-ALL_TARGETS.extend(LAYOUT.search_file(run, f) for run in sorted(SEARCH["runs"])
-                   for f in ["arch.json", "topk.json", "trace.parquet"])
+TARGETS.add(LAYOUT.search_file(run, f) for run in sorted(SEARCH["runs"])
+            for f in ["arch.json", "topk.json", "trace.parquet"])
 if SEARCH["x3d_kernel_variants"]["enabled"]:
-    ALL_TARGETS.append(LAYOUT.kernel_variants())
+    TARGETS.add([LAYOUT.kernel_variants()])

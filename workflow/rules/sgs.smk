@@ -8,4 +8,4 @@ from e3d.sgs.workflow import SGSConfig
 SGS = SGSConfig(config)
 
 
-ALL_TARGETS.extend(SGS.targets())
+TARGETS.add(SGS.targets(), models=[*SGS.pairs(), *SGS.pairs().values()])

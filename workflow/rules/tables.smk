@@ -9,6 +9,8 @@ from e3d.tables.workflow import TablesConfig
 from e3d.tables.write import paper_data_files
 
 TABLES = TablesConfig(config)
+# Table 7's searches (one per score) and their seeds' models: Tables 4, 11 and 12 may name those runs too
+TABLES.add_derived(BASELINES.search_runs(), BASELINES.run_models())
 TABLE_SOURCES = TableSources(tables=TABLES, darts=DARTS, sgs=SGS, baselines=BASELINES)
 
 
@@ -40,4 +42,5 @@ for _table in TABLE_RULES:
             "../scripts/table.py"
 
 
-ALL_TARGETS.extend(TABLES.targets())
+for _paths, _models in TABLES.targets():
+    TARGETS.add(_paths, models=_models)

@@ -44,7 +44,7 @@ rule train:
         TRAINING.conda_env()
     # One process per GPU torch can see, or one CPU process when there is none.
     shell:
-        "NPROC=$(python -m e3d.train.launch) && "
+        "export E3D_JOB_CPUS={threads} && NPROC=$(python -m e3d.train.launch) && "
         "torchrun --standalone --nproc_per_node=$NPROC -m e3d.cli train"
         " {params.source} --arch {params.arch} --settings {params.settings} {params.flags}"
         " --precision {params.precision} --out $(dirname {output.model}) --state-dir {params.state}"
@@ -73,7 +73,7 @@ rule evaluate:
     conda:
         TRAINING.conda_env()
     shell:
-        "e3d evaluate --model {input.model} {params.source} --split {params.cfg[split]}"
+        "E3D_JOB_CPUS={threads} e3d evaluate --model {input.model} {params.source} --split {params.cfg[split]}"
         " {params.protocol} --batch-size {params.cfg[batch_size]}"
         " {params.single} --scores {output.scores} --metrics {output.metrics} > {log} 2>&1"
 
@@ -119,4 +119,5 @@ rule profile_paper_input:
         " --out {output} > {log} 2>&1"
 
 
-ALL_TARGETS.extend(TRAINING.targets())
+for _model, _paths in TRAINING.model_targets().items():
+    TARGETS.add(_paths, models=[_model])

@@ -16,6 +16,9 @@ dense head_filters (bias) + swish, dropout, classifier.
 
 from __future__ import annotations
 
+import dataclasses
+import math
+
 from e3d.arch.spec import ArchSpec, BlockSpec, ConvSpec, HeadSpec, LayerOverride
 
 X3D_WIDTHS = (24, 48, 96, 192)
@@ -102,3 +105,76 @@ PUBLISHED = {
     "movinet-a1": (6.0, 4.6e6, 600),
     "movinet-a2": (10.3, 4.8e6, 600),
 }
+
+
+# X3D's expansion (Feichtenhofer, CVPR 2020, Sec. 3 and pytorchvideo's create_x3d): the X2D base has stage depths
+# 1, 2, 5, 3 and stage widths 2**i times the stem's (the first stage as wide as the stem); X3D-S multiplies the depths by gamma_d = 2.2 (rounded up) and
+# the widths by gamma_w = 2 (stem 12 -> 24, rounded to multiples of 8 as round_width does). A smaller budget at a
+# fixed input contracts the same two axes: `x3d_scaled` lowers gamma_w ("width"), gamma_d ("depth") or both by one
+# common factor ("both") until the clip's FLOPs fit.
+X2D_DEPTHS = (1, 2, 5, 3)
+X3D_S_GAMMA = {"width": 2.0, "depth": 2.2}
+X3D_EXPANSIONS = ("width", "depth", "both")
+
+
+def round_width(width: float, multiplier: float, divisor: int = 8) -> int:
+    """pytorchvideo's round_width: width x multiplier to a multiple of `divisor`, never below 90% of it."""
+    width *= multiplier
+    out = max(divisor, int(width + divisor / 2) // divisor * divisor)
+    if out < 0.9 * width:
+        out += divisor
+    return int(out)
+
+
+def x3d_expanded(gamma_w: float, gamma_d: float, resolution: int, frames: int, name: str = "x3d") -> ArchSpec:
+    """X3D-S's structure with its width and depth expansion factors replaced (gamma_w = 2, gamma_d = 2.2 give X3D-S
+    itself), at the given input; inner widths stay 2.25 x the stage width (gamma_b), the head's 2048 stays."""
+    stem = round_width(12, gamma_w)
+    widths = [round_width(12 * 2 ** i, gamma_w) for i in range(len(X2D_DEPTHS))]
+    depths = [max(1, math.ceil(d * gamma_d - 1e-9)) for d in X2D_DEPTHS]
+    base = x3d("s")
+    blocks = tuple(dataclasses.replace(b, out=w, btn=int(2.25 * w), layers=d)
+                   for b, w, d in zip(base.blocks, widths, depths))
+    return dataclasses.replace(base, name=name, stem=dataclasses.replace(base.stem, out=stem), blocks=blocks,
+                               final=dataclasses.replace(base.final, out=int(2.25 * widths[-1])),
+                               resolution=resolution, frames=frames)
+
+
+def x3d_scaled(budget_gflops: float, resolution: int, frames: int, expand: str = "depth",
+               name: str = "x3d-scaled", num_classes: int | None = None) -> tuple[ArchSpec, dict[str, float]]:
+    """The largest X3D (X3D-S contracted along `expand`: width, depth or both) whose clip at resolution x frames
+    costs at most `budget_gflops`; returns the spec and its expansion factors (gamma_w, gamma_d, scale).
+
+    The factor is found by bisection on a continuous scale s in (0, 1] (gamma_w = 2 s and/or gamma_d = 2.2 s);
+    rounding makes FLOPs a step function of s, so the bisection keeps the largest s that fits."""
+    from e3d.arch.cost import DEFAULT_NUM_CLASSES, cost
+
+    if expand not in X3D_EXPANSIONS:
+        raise ValueError(f"x3d_scaled: expand must be one of {X3D_EXPANSIONS}, got {expand!r}")
+    classes = DEFAULT_NUM_CLASSES if num_classes is None else num_classes
+
+    def build(s: float) -> ArchSpec:
+        gw = X3D_S_GAMMA["width"] * (s if expand in ("width", "both") else 1.0)
+        gd = X3D_S_GAMMA["depth"] * (s if expand in ("depth", "both") else 1.0)
+        return x3d_expanded(gw, gd, resolution, frames, name=name)
+
+    def gflops(s: float) -> float:
+        return cost(build(s), resolution, frames, num_classes=classes).gflops
+
+    if gflops(1.0) <= budget_gflops:
+        raise ValueError(f"x3d_scaled: X3D-S itself costs {gflops(1.0):.4f} GFLOPs at {frames}x{resolution}^2, within "
+                         f"the budget {budget_gflops}: no contraction needed (train builtin:x3d-s instead)")
+    lo, hi = 1e-3, 1.0
+    if gflops(lo) > budget_gflops:
+        raise ValueError(f"x3d_scaled: even the smallest X3D ({expand} contracted) costs {gflops(lo):.4f} GFLOPs at "
+                         f"{frames}x{resolution}^2, above the budget {budget_gflops}")
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        if gflops(mid) <= budget_gflops:
+            lo = mid
+        else:
+            hi = mid
+    spec = build(lo)
+    gw = X3D_S_GAMMA["width"] * (lo if expand in ("width", "both") else 1.0)
+    gd = X3D_S_GAMMA["depth"] * (lo if expand in ("depth", "both") else 1.0)
+    return spec, {"gamma_w": gw, "gamma_d": gd, "scale": lo, "gflops": gflops(lo)}

@@ -29,6 +29,7 @@ from e3d.baselines.settings import CorrelationSettings, SampleConfig, StudyError
 
 METRICS = ("stentr", "homoentr", "gflops", "params_m")
 CORRELATIONS = ("kendall", "spearman")
+FIG3_NAMES = "fig3-{index:03d}"  # the sampled models' names (the workflow names their training jobs before sampling)
 
 
 def _space(cfg: SampleConfig) -> SearchSpace:
@@ -36,8 +37,37 @@ def _space(cfg: SampleConfig) -> SearchSpace:
                        kernels=PAPER_KERNELS)
 
 
-def sample_architectures(cfg: SampleConfig) -> list[ArchSpec]:
-    """N distinct specs with GFLOPs (at cfg.resolution x cfg.frames) in [gflops_min, gflops_max]; see module doc."""
+def sample_architectures(cfg: SampleConfig, name_format: str = FIG3_NAMES) -> list[ArchSpec]:
+    """N distinct specs with GFLOPs (at cfg.resolution x cfg.frames) in [gflops_min, gflops_max], named by
+    `name_format`; see module doc. With cfg.spread "stentr" the N are spread over STEntr instead of log-FLOPs."""
+    if cfg.spread == "stentr":
+        return _spread_by_stentr(cfg, name_format)
+    return _sample(cfg, name_format)
+
+
+def _spread_by_stentr(cfg: SampleConfig, name_format: str) -> list[ArchSpec]:
+    """A pool of pool x N plain random walks in the FLOPs band, scored with STEntr (those where it is undefined are
+    dropped), then the N whose scores are nearest to N evenly spaced values from the pool's lowest to its highest."""
+    from dataclasses import replace
+
+    from e3d.score import registry
+
+    pool = _sample(replace(cfg, n=cfg.n * cfg.pool, bins=1), "pool-{index}")
+    scored = [(registry.score_or_invalid("stentr", s, cfg.resolution, cfg.frames), s) for s in pool]
+    scored = sorted(((v, s) for v, s in scored if math.isfinite(v)), key=lambda vs: vs[0])
+    if len(scored) < cfg.n:
+        raise StudyError(f"fig3 sampling: only {len(scored)} of {len(pool)} pooled architectures have a defined "
+                         f"STEntr at {cfg.frames}x{cfg.resolution}^2; need {cfg.n} (raise pool or change the input)")
+    lo, hi = scored[0][0], scored[-1][0]
+    taken: list[int] = []
+    for k in range(cfg.n):
+        target = lo + (hi - lo) * k / max(1, cfg.n - 1)
+        free = [i for i in range(len(scored)) if i not in taken]
+        taken.append(min(free, key=lambda i: (abs(scored[i][0] - target), i)))
+    return [replace(scored[i][1], name=name_format.format(index=k)) for k, i in enumerate(sorted(taken))]
+
+
+def _sample(cfg: SampleConfig, name_format: str) -> list[ArchSpec]:
     from e3d.search.fast import Evaluator
 
     space = _space(cfg)
@@ -69,13 +99,13 @@ def sample_architectures(cfg: SampleConfig) -> list[ArchSpec]:
         counts[b] += 1
         chosen[g] = None
     # at the sampled input size: the FLOPs bounds held there, and the scores and training read it from the spec
-    return [space.spec_from_genome(g, name=model_name(i)).with_input(cfg.resolution, cfg.frames)
+    return [space.spec_from_genome(g, name=name_format.format(index=i)).with_input(cfg.resolution, cfg.frames)
             for i, g in enumerate(chosen)]
 
 
 def model_name(index: int) -> str:
     """The name of the index-th sampled model (the workflow names its training jobs so before sampling)."""
-    return f"fig3-{index:03d}"
+    return FIG3_NAMES.format(index=index)
 
 
 def score_architectures(specs: Iterable[ArchSpec], resolution: int | None = None, frames: int | None = None,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from e3d.arch.baselines import X3D_EXPANSIONS
 from e3d.errors import E3DError
 from e3d.score.registry import names as score_names
 from e3d.settingspec import check_fields, setting
@@ -57,7 +58,12 @@ class SampleConfig:
     max_layers: int = setting(83, minimum=17)
     template: str = setting("e3d-initial", doc="built-in initial structure the walks start from")
     max_walk: int = setting(40, minimum=1, doc="longest mutation walk from the initial structure")
-    bins: int = setting(5, minimum=1, doc="log-FLOPs bins that spread the sample")
+    bins: int = setting(5, minimum=1, doc="bins that spread the sample (log-FLOPs, or STEntr with spread: stentr)")
+    spread: str = setting("gflops", enum=["gflops", "stentr"],
+                          doc="what the bins spread: gflops = log-FLOPs between the bounds (paper: 0.2-5 G); stentr "
+                              "= STEntr at about equal FLOPs (a narrow FLOPs band): a pool of `pool` x n distinct "
+                              "walks is scored and n models are taken at evenly spaced STEntr values")
+    pool: int = setting(8, minimum=1, doc="with spread: stentr, the pool drawn is pool x n architectures")
     max_tries: int = setting(20000, minimum=1, doc="walks tried before giving up on finding N distinct models")
     seed: int = setting(0)
 
@@ -69,7 +75,8 @@ class SampleConfig:
 
 
 # The SampleConfig fields the config's baselines.fig3 sets (template, max_tries: the library's; seed: config seed).
-SAMPLE_KEYS = ("n", "gflops_min", "gflops_max", "resolution", "frames", "max_layers", "max_walk", "bins")
+SAMPLE_KEYS = ("n", "gflops_min", "gflops_max", "resolution", "frames", "max_layers", "max_walk", "bins", "spread",
+               "pool")
 
 
 @dataclass(frozen=True)
@@ -119,10 +126,23 @@ class Table7Settings:
                                                               "stage_weights, gamma, device), keyed by score name")
     dataset: str | None = setting(None, doc="dataset the searched models are trained on (paper sthv1); null = the "
                                             "first table dataset")
-    baseline_model: str | None = setting(None, doc="a trained model of `models` shown as the hand-designed row "
-                                                   "(paper X3D-S)")
-    settings: dict[str, Any] = setting(factory=dict, doc="training overrides for the searched models "
-                                                         "(train.settings keys); {} = as any other model")
+    baseline_model: str | None = setting(None, doc="a model of `models` shown as the hand-designed row (paper "
+                                                   "X3D-S): its architecture is trained again under this table's "
+                                                   "schedule and seeds")
+    settings: dict[str, Any] = setting(factory=dict, doc="the one training schedule of every Table 7 model "
+                                                         "(train.settings keys over train.settings); {} = as any "
+                                                         "other model")
+    seeds: tuple[int, ...] = setting((0,), items={"minimum": 0}, minItems=1, uniqueItems=True,
+                                     doc="training seeds: every Table 7 model is trained once per seed and the "
+                                         "table shows the mean and range")
+    x3d: tuple[str, ...] = setting((), items={"enum": list(X3D_EXPANSIONS)}, uniqueItems=True,
+                                   doc="X3D-S contracted to the base run's budget at its input by X3D's own "
+                                       "expansion axes, one row per entry: width (gamma_w), depth (gamma_d) or "
+                                       "both (one common factor)")
+    random: int = setting(0, minimum=0, doc="architectures sampled at random (random mutation walks of the search "
+                                            "space) within the base run's budget and layer cap")
+    random_min_fraction: float = setting(0.8, exclusiveMinimum=0, maximum=1,
+                                         doc="the random architectures' FLOPs lie in [fraction x budget, budget]")
 
 
 ENABLED = {"fig4": _enabled("Figure 4"), "fig3": _enabled("Figure 3"), "table7": _enabled("Table 7")}

@@ -78,3 +78,18 @@ def write_correlations(data: pd.DataFrame, corr: pd.DataFrame, out_dir: str | Pa
                                        extra={"config": config, "models": len(data)})
         paths["figure"] = out["png"]
     return paths
+
+
+def write_x3d_scaled(budget_gflops: float, resolution: int, frames: int, expand: str, name: str,
+                     out: str | Path) -> dict:
+    """Table 7's contracted X3D: its spec JSON (the input of `e3d train --arch spec:FILE`); returns what was chosen
+    (the expansion factors, GFLOPs, params and layers at the input) for the log."""
+    from e3d.arch.baselines import x3d_scaled
+    from e3d.arch.cost import cost
+
+    spec, factors = x3d_scaled(budget_gflops, resolution, frames, expand, name=name)
+    c = cost(spec, resolution, frames)
+    text = json.dumps(json.loads(spec.to_json()), indent=2, sort_keys=True) + "\n"
+    write_bytes_atomic(Path(out), text.encode())
+    return {"spec": str(out), "expand": expand, **factors, "params": c.params, "layers": c.layers,
+            "widths": [b.out for b in spec.blocks], "depths": [b.layers for b in spec.blocks]}

@@ -7,6 +7,10 @@ The studies reuse the other stages rather than re-implementing them:
   (fig3-000 ...), so the DAG is fixed when it is built.
 - Table 7's searches are *derived search runs* (`search_runs`): the base run (paper: E3D-S's budget and input) with
   only the score, the iteration count and the score's options changed, run by the ordinary search rule.
+- Table 7 is the main comparison at one budget: besides one search per score, the hand-designed `baseline_model`,
+  X3D-S contracted to the budget (`x3d`: one spec per expansion axis, rule table7_x3d) and `random` architectures
+  sampled from the same space within the budget (rule table7_random). Each of these *entrants* is trained under
+  one schedule (`settings`) once per training seed (`seeds`): model `table7-{entrant}-seed{seed}`.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from e3d.tables.workflow import TablesConfig
 FIG4_STEM = "fig4_forward_vs_analytic"
 TABLE7_STEM = "table7_training_free"
 FIG3_STEM = "fig3_correlation"
+RANDOM_NAMES = "random-{index}"  # Table 7's random architectures (entrants), as fig3-sample names them
 # The paper prints the searched models under their score's name; its STEntr-searched model is E3D-S.
 TABLE7_LABELS = {"zen": "Zen-score", "madet": "MAE-DET score", "stentr": "E3D-S", "homoentr": "E3D-S (HomoEntr)",
                  "forward": "Forward entropy"}
@@ -44,6 +49,7 @@ class BaselinesConfig:
         self.configured_runs = config["search"]["runs"]
         self.models = config["models"]
         self.tables = TablesConfig(config)
+        self.single_frame = bool(config["evaluate"]["single_frame_control"])
         self.fig4 = self.cfg["fig4"]
         self.fig3 = self.cfg["fig3"]
         self.table7 = self.cfg["table7"]
@@ -91,8 +97,76 @@ class BaselinesConfig:
     def table7_run(self, score: str) -> str:
         return f"table7_{score}"
 
-    def table7_model(self, score: str) -> str:
-        return f"table7-{score}"
+    def table7_model(self, entrant: str, seed: int) -> str:
+        """The model trained from a Table 7 entrant with one training seed."""
+        return f"table7-{entrant}-seed{seed}"
+
+    @property
+    def table7_seeds(self) -> list[int]:
+        return [int(s) for s in self.table7["seeds"]]
+
+    @property
+    def table7_base(self) -> dict[str, Any]:
+        """The base search run's settings: the budget, layer cap and input every entrant shares."""
+        return self.configured_runs[self.table7["base_run"]]
+
+    def table7_x3d_entrant(self, expand: str) -> str:
+        return f"x3d-{expand}"
+
+    def table7_random_entrant(self, index: int) -> str:
+        return RANDOM_NAMES.format(index=index)
+
+    def table7_random_entrants(self) -> list[str]:
+        return [self.table7_random_entrant(i) for i in range(self.table7["random"])]
+
+    def table7_spec(self, entrant: str) -> str:
+        return self.layout.table7_spec(entrant)
+
+    def table7_entrants(self) -> dict[str, dict[str, Any]]:
+        """{entrant: {arch, kind, label, run, options}} in the table's order: the searches (one per score), the
+        hand-designed model, the contracted X3Ds, the random architectures. `options` are the models-entry keys
+        (se_ratio, act, dropout) the entrant is trained with."""
+        if not self.table7["enabled"]:
+            return {}
+        study = {k: self.table7["model"][k] for k in ("se_ratio", "act")}
+        out: dict[str, dict[str, Any]] = {}
+        for score in self.table7["scores"]:
+            out[score] = {"arch": f"search:{self.table7_run(score)}", "kind": "searched", "run": self.table7_run(score),
+                          "label": TABLE7_LABELS.get(score, score), "options": study}
+        bm = self.table7["baseline_model"]
+        if bm:
+            entry = self.models[bm]
+            out[bm] = {"arch": entry["arch"], "kind": "hand-designed", "run": "", "label": bm,
+                       "options": {k: entry.get(k) for k in ("se_ratio", "act", "dropout")}}
+        for expand in self.table7["x3d"]:
+            name = self.table7_x3d_entrant(expand)
+            # X3D keeps its own SE pattern and activations
+            out[name] = {"arch": f"spec:{self.table7_spec(name)}", "kind": "x3d", "run": "",
+                         "label": f"X3D ({expand}-contracted)", "options": {}}
+        for name in self.table7_random_entrants():
+            out[name] = {"arch": f"spec:{self.table7_spec(name)}", "kind": "random", "run": "",
+                         "label": f"Random {name.split('-')[1]}", "options": study}
+        return out
+
+    def table7_models(self) -> dict[str, list[str]]:
+        """{entrant: its trained models, one per seed}."""
+        return {e: [self.table7_model(e, s) for s in self.table7_seeds] for e in self.table7_entrants()}
+
+    def x3d_args(self, expand: str) -> str:
+        base = self.table7_base
+        return to_flags({"budget_gflops": base["budget_gflops"], "resolution": base["resolution"],
+                         "frames": base["frames"], "expand": expand, "name": self.table7_x3d_entrant(expand)})
+
+    def random_args(self) -> str:
+        """`e3d baselines fig3-sample` flags that draw Table 7's random architectures: the base run's space, layer cap
+        and input, FLOPs within [random_min_fraction x budget, budget], one bin (no spreading: plain random)."""
+        base, t = self.table7_base, self.table7
+        budget = float(base["budget_gflops"])
+        return to_flags({"n": t["random"], "gflops_min": t["random_min_fraction"] * budget, "gflops_max": budget,
+                         "resolution": base["resolution"], "frames": base["frames"],
+                         "max_layers": base["max_layers"], "bins": 1,
+                         "name_format": RANDOM_NAMES,
+                         "seed": self.seed, "scores": "stentr,homoentr"})
 
     def search_runs(self) -> dict[str, dict[str, Any]]:
         """{run: settings} of the Table 7 searches: the base run with the score, iterations (and population)
@@ -124,11 +198,13 @@ class BaselinesConfig:
 
     def train_models(self) -> dict[str, dict[str, Any]]:
         """The models the studies train: each Figure 3 sample (its spec file, the short schedule) and each Table 7
-        search's result (search:RUN)."""
+        entrant once per seed (its schedule, the seed in its settings)."""
         out = {m: self._model_entry(f"spec:{self.fig3_spec(m)}", self.fig3) for m in self.fig3_models()}
-        if self.table7["enabled"]:
-            for score in self.table7["scores"]:
-                out[self.table7_model(score)] = self._model_entry(f"search:{self.table7_run(score)}", self.table7)
+        for entrant, e in self.table7_entrants().items():
+            for seed in self.table7_seeds:
+                out[self.table7_model(entrant, seed)] = {
+                    "arch": e["arch"], **{k: v for k, v in e["options"].items() if v is not None},
+                    "settings": {**self.table7["settings"], "seed": seed}}
         return out
 
     # -- inputs ---------------------------------------------------------------------------------------------
@@ -152,11 +228,32 @@ class BaselinesConfig:
     def table7_archs(self) -> list[str]:
         return [self.layout.search_arch(r) for r in self.table7_runs()]
 
-    def table7_evals(self, dataset: str | None = None) -> list[str]:
-        models = [self.table7_model(s) for s in self.table7["scores"]]
-        if self.table7["baseline_model"]:
-            models.append(self.table7["baseline_model"])
-        return self.evals(dataset or self.table7_dataset, models)
+    def run_models(self) -> dict[str, list[str]]:
+        """{Table 7 search run: the models trained from it, one per seed}."""
+        models = self.table7_models()
+        return {e["run"]: models[name] for name, e in self.table7_entrants().items() if e["run"]}
+
+    def table7_model_names(self) -> list[str]:
+        return [m for models in self.table7_models().values() for m in models]
+
+    def table7_evals(self, dataset: str | None = None, eval_kind: str = "multiview") -> list[str]:
+        data = self.data_name(dataset or self.table7_dataset)
+        return [self.layout.eval_metrics(data, m, eval_kind) for m in self.table7_model_names()]
+
+    def table7_on(self, dataset: str) -> bool:
+        """Whether Table 7's models are trained on this table dataset (Table 3 then lists them too)."""
+        return bool(self.table7["enabled"]) and dataset == self.table7_dataset
+
+    def table7_inputs(self, dataset: str | None = None) -> dict[str, list[str]]:
+        """Table 7's inputs: the searches, every seed's evaluation (and repeated-frame control), and the network
+        as trained of each entrant (its first seed's arch.json) for the analytic scores."""
+        data = self.data_name(dataset or self.table7_dataset)
+        out = {"archs": self.table7_archs(), "evals": self.table7_evals(dataset),
+               "trained_archs": [self.layout.train_file(data, models[0], "arch.json")
+                                 for models in self.table7_models().values()]}
+        if self.single_frame:
+            out["single"] = self.table7_evals(dataset, "single_frame")
+        return out
 
     def table7_params(self, dataset: str | None = None) -> dict[str, Any]:
         """What the Table 7 builder needs beside its inputs: which trained model each run became, row labels."""
@@ -164,10 +261,12 @@ class BaselinesConfig:
             **self.tables.common_params(dataset or self.table7_dataset),
             "dataset": dataset or self.table7_dataset,
             "search_device": self.tables.search_device(),
-            "run_models": {self.table7_run(s): self.table7_model(s) for s in self.table7["scores"]},
-            "run_labels": {self.table7_run(s): TABLE7_LABELS.get(s, s) for s in self.table7["scores"]},
-            "baseline_model": self.table7["baseline_model"],
+            "entrants": [{"entrant": name, "label": e["label"], "kind": e["kind"], "run": e["run"],
+                          "models": models}
+                         for (name, e), models in zip(self.table7_entrants().items(), self.table7_models().values())],
+            "seeds": self.table7_seeds,
             "iterations": self.table7["iterations"],
+            "settings": json.dumps(self.table7["settings"], sort_keys=True),
         }
 
     # -- command lines --------------------------------------------------------------------------------------
@@ -202,12 +301,13 @@ class BaselinesConfig:
 
     # -- targets --------------------------------------------------------------------------------------------
 
-    def targets(self) -> list[str]:
-        out = []
+    def targets(self) -> list[tuple[list[str], str | None]]:
+        """(paths, the study they belong to, e3d.targets.STUDIES, or None) per enabled study."""
+        out: list[tuple[list[str], str | None]] = []
         if self.fig4["enabled"]:
-            out.append(self.layout.result(FIG4_STEM, "png"))
+            out.append(([self.layout.result(FIG4_STEM, "png")], None))
         if self.fig3["enabled"]:
-            out.append(self.layout.result(f"{FIG3_STEM}_{self.fig3_dataset}", "png"))
+            out.append(([self.layout.result(f"{FIG3_STEM}_{self.fig3_dataset}", "png")], "fig3"))
         if self.table7["enabled"]:
-            out.append(self.layout.result(f"{TABLE7_STEM}_{self.table7_dataset}", "csv"))
+            out.append(([self.layout.result(f"{TABLE7_STEM}_{self.table7_dataset}", "csv")], None))
         return out

@@ -3,12 +3,15 @@
   fig4            forward-inference entropy vs the analytic score on the three-layer network (Figure 4)
   fig3-sample     sample N architectures between FLOPs bounds and score them (Figure 3, step 1)
   fig3-correlate  join the trained models' top-1 and write Kendall/Spearman with bootstrap intervals (step 3)
+  x3d-scaled      X3D-S contracted to a FLOPs budget at a given input by X3D's own expansion axes (Table 7)
 """
 
 from __future__ import annotations
 
 import json
 
+from e3d.arch.baselines import X3D_EXPANSIONS
+from e3d.baselines.correlation import FIG3_NAMES
 from e3d.baselines.settings import SAMPLE_KEYS, CorrelationSettings, Fig4Settings, SampleConfig
 from e3d.errors import UserError
 from e3d.settingspec import add_flags, key_names
@@ -30,6 +33,17 @@ def add_arguments(p) -> None:
     add_flags(s, SampleConfig, SAMPLE_KEYS)
     s.add_argument("--seed", type=int, default=0)
     add_flags(s, CorrelationSettings, ["scores"])
+    s.add_argument("--name-format", default=FIG3_NAMES,
+                   help="the models' names, a Python format of {index} (default %(default)s)")
+
+    x = sub.add_parser("x3d-scaled", help="X3D-S contracted to a FLOPs budget by X3D's expansion axes (Table 7)")
+    x.add_argument("--budget-gflops", type=float, required=True)
+    x.add_argument("--resolution", type=int, required=True)
+    x.add_argument("--frames", type=int, required=True)
+    x.add_argument("--expand", choices=X3D_EXPANSIONS, default="depth",
+                   help="the axis contracted: width (gamma_w), depth (gamma_d) or both by one factor")
+    x.add_argument("--name", default="x3d-scaled")
+    x.add_argument("--out", required=True, help="the spec JSON written")
 
     c = sub.add_parser("fig3-correlate", help="correlate metrics with accuracy (Figure 3)")
     c.add_argument("--models", required=True, help="models.parquet from fig3-sample")
@@ -77,11 +91,17 @@ def run(args) -> int:
             get(name)
         CorrelationSettings(scores=tuple(scores))  # the config's bounds
         cfg = SampleConfig(**{key: getattr(args, key) for key in SAMPLE_KEYS}, seed=args.seed)
-        scored = score_architectures(sample_architectures(cfg), scores=scores)
-        config = {**cfg.__dict__, "scores": scores}
+        scored = score_architectures(sample_architectures(cfg, args.name_format), scores=scores)
+        config = {**cfg.__dict__, "scores": scores, "name_format": args.name_format}
         paths = write_models(scored, args.out, config)
         print(scored.drop(columns=["spec_json"]).to_string(index=False))
         print(json.dumps({k: str(v) for k, v in paths.items()}))
+        return 0
+    if args.study == "x3d-scaled":
+        from e3d.baselines.study_io import write_x3d_scaled
+
+        print(json.dumps(write_x3d_scaled(args.budget_gflops, args.resolution, args.frames, args.expand, args.name,
+                                          args.out)))
         return 0
     from e3d.baselines.correlation import correlate, join_accuracy
     from e3d.baselines.study_io import read_accuracy, read_models, write_correlations

@@ -137,10 +137,12 @@ class DartsConfig:
             "search_runs": {m: r for m in models if (r := self._search_run(m))},
         }
 
-    def targets(self) -> list[str]:
-        out = []
+    def targets(self) -> list[tuple[list[str], list[str]]]:
+        """(paths, the models they need trained) per product: each dataset's search, and its table."""
+        out: list[tuple[list[str], list[str]]] = []
         for ds in self.datasets:
-            out += [self.layout.darts_genotype(ds), self.layout.darts_metrics(ds)]
+            out.append(([self.layout.darts_genotype(ds), self.layout.darts_metrics(ds)], []))
             if self.darts_models(ds):
-                out.append(self.layout.result(f"table_darts_{ds}", "csv"))
+                out.append(([self.layout.result(f"table_darts_{ds}", "csv")],
+                            self.darts_models(ds) + self.compare_models()))
         return out

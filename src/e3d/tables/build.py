@@ -17,7 +17,7 @@ from e3d.artifacts import read_json, read_parquet
 from e3d.tables import figures, systems
 from e3d.tables.compare import compare_with_paper
 from e3d.tables.paper import load_paper_table, paper_table_meta
-from e3d.tables.stage_rows import BuildError, eval_rows, read_benchmark
+from e3d.tables.stage_rows import BuildError, eval_rows, read_benchmark, seed_summary
 from e3d.tables.write import table_provenance, write_table
 
 Inputs = Mapping[str, Sequence[str]]
@@ -48,19 +48,22 @@ def _search_summary(path: str) -> dict[str, Any]:
             "iterations": s.get("iterations"), "population": cfg.get("population")}
 
 
-def _run_models(params: Mapping[str, Any]) -> dict[str, str]:
-    """{search run: the trained model built from it} from the rule's params."""
-    return dict(params.get("run_models", {}))
+def _run_models(params: Mapping[str, Any]) -> dict[str, list[str]]:
+    """{search run: the trained models built from it (one per training seed)} from the rule's params."""
+    return {run: [models] if isinstance(models, str) else list(models)
+            for run, models in params.get("run_models", {}).items()}
 
 
 def _with_accuracy(rows: pd.DataFrame, evals: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
-    """Join the evaluation of the model trained from each search run (empty where none was trained)."""
+    """Join the evaluation of the models trained from each search run (empty where none was trained): top-1 and
+    top-5 the mean over the run's models (its training seeds)."""
     run_models = _run_models(params)
     rows = rows.copy()
-    rows["trained_model"] = rows["run"].map(lambda r: run_models.get(r, ""))
+    rows["trained_model"] = rows["run"].map(lambda r: ", ".join(run_models.get(r, [])))
     acc = evals.set_index("model") if not evals.empty else pd.DataFrame(columns=["top1", "top5"])
     for col in ("top1", "top5"):
-        rows[col] = [float(acc.loc[m, col]) if m in acc.index else float("nan") for m in rows["trained_model"]]
+        rows[col] = [float(acc.loc[[m for m in run_models.get(r, []) if m in acc.index], col].mean())
+                     if any(m in acc.index for m in run_models.get(r, [])) else float("nan") for r in rows["run"]]
     return rows
 
 
@@ -105,14 +108,31 @@ def table2(inputs: Inputs, params: Mapping[str, Any], out: str) -> None:
     _write(out_frame, out, params, "table2")
 
 
+def _trained_rows(inputs: Inputs, params: Mapping[str, Any], what: str) -> pd.DataFrame:
+    """Every trained model of a dataset: the configured ones, and Table 7's comparison (where trained there) as
+    one row per architecture with top-1/top-5 the mean over its training seeds and the top-1 range."""
+    evals = eval_rows(inputs.get("evals", []))
+    comparison = dict(params.get("comparison", {}))
+    if comparison:
+        evals = pd.concat([evals, seed_summary(eval_rows(inputs.get("comparison", [])), comparison, what)],
+                          ignore_index=True)
+    _require_rows(evals, what)
+    return evals
+
+
 def table3(inputs: Inputs, params: Mapping[str, Any], out: str) -> None:
-    evals = eval_rows(inputs["evals"])
-    _require_rows(evals, "Table 3")
+    comparison = dict(params.get("comparison", {}))
+    evals = _trained_rows(inputs, params, "Table 3")
     # crop_px is the test crop (X3D tests at a larger crop than it trains at)
     cols = ["model", "frames", "crop_px", "params_m", "gflops", "views", "gflops_total", "top1", "top5"]
+    if comparison:
+        evals["seeds"] = evals["seeds"].fillna(1).astype(int) if "seeds" in evals else 1
+        for col in ("top1_min", "top1_max"):
+            evals[col] = evals[col].fillna(evals["top1"])
+        cols += ["top1_min", "top1_max", "seeds"]
     out_frame = compare_with_paper(evals[cols], load_paper_table("table3"),
                                    paper_columns=["frames", "params_m", "gflops", "views", "top1", "top5"])
-    _write(out_frame, out, params, "table3")
+    _write(out_frame, out, params, "table3", decimals={"seeds": 0})
 
 
 def search_energy_kwh(cpu_time_s: float, watts_per_core: float) -> float:
@@ -177,37 +197,61 @@ def table12(inputs: Inputs, params: Mapping[str, Any], out: str) -> None:
     _write(out_frame, out, params, "table12")
 
 
+def _entrant_scores(arch_json: str) -> dict[str, float]:
+    """STEntr and HomoEntr of a trained network (its arch.json: the spec as trained, at the training input); NaN
+    where the score is undefined (a kernel parallel to the feature map)."""
+    import math
+
+    from e3d.arch.spec import ArchSpec
+    from e3d.score.registry import score_or_invalid
+
+    spec = ArchSpec.from_dict(read_json(arch_json)["spec"])
+    out = {}
+    for name in ("stentr", "homoentr"):
+        v = score_or_invalid(name, spec)
+        out[name] = v if math.isfinite(v) else float("nan")
+    return out
+
+
 def table7(inputs: Inputs, params: Mapping[str, Any], out: str) -> None:
-    """Training-free scores: one row per search (same budget, each score) with its design cost and device from the
-    search record and the top-1/top-5 of the model trained from it; the hand-designed baseline where trained."""
-    evals = eval_rows(inputs.get("evals", []))
-    labels = dict(params.get("run_labels", {}))
+    """The main comparison at one budget: one row per entrant (a search per training-free score, the hand-designed
+    model, X3D contracted to the budget, random architectures of the space), each trained once per seed: top-1 mean
+    and range over the seeds, top-5 mean, the repeated-frame control's top-1 mean, analytic STEntr/HomoEntr of the
+    network as trained, GFLOPs x views, params and each search's design cost."""
+    entrants = list(params.get("entrants", []))
+    _require_rows(pd.DataFrame(entrants), "Table 7")
+    groups = {e["entrant"]: list(e["models"]) for e in entrants}
+    evals = seed_summary(eval_rows(inputs.get("evals", [])), groups, "Table 7")
+    single = seed_summary(eval_rows(inputs.get("single", [])), groups, "Table 7 (repeated frame)") \
+        if inputs.get("single") else None
+    searches = {Path(p).parent.name: (read_json(p), _search_summary(p)) for p in inputs.get("archs", [])}
+    arch_of = {Path(p).parent.name: p for p in inputs.get("trained_archs", [])}
     rows = []
-    for path in inputs["archs"]:
-        doc = read_json(path)
-        s = _search_summary(path)
-        device = str(doc.get("summary", {}).get("score_device", "cpu"))
-        gpu = device.startswith("cuda")
-        rows.append({"model": labels.get(s["run"], f"search-{s['run']}"), "run": s["run"], "score": s["score_kind"],
-                     "gflops": s["search_gflops"], "search_devices": "GPU" if gpu else "CPU",
-                     "search_device_name": device.partition("(")[2].rstrip(")") if gpu else
-                     str(params.get("search_device", "CPU")),
-                     "design_cost_h": float(s["search_seconds"]) / 3600.0, "iterations": s["iterations"]})
-    _require_rows(pd.DataFrame(rows), "Table 7")
-    rows = _with_accuracy(pd.DataFrame(rows), evals, params)
-    baseline = params.get("baseline_model")
-    if baseline:
-        base = evals[evals["model"] == baseline] if not evals.empty else evals
-        if base.empty:
-            raise BuildError(f"Table 7: no evaluation of the baseline model {baseline!r} among the inputs")
-        b = base.iloc[0]
-        rows = pd.concat([pd.DataFrame([{"model": baseline, "run": "", "score": "", "gflops": b["gflops"],
-                                         "trained_model": baseline, "top1": b["top1"], "top5": b["top5"]}]), rows],
-                         ignore_index=True)
-    out_frame = compare_with_paper(rows, load_paper_table("table7"),
+    for e, ev in zip(entrants, evals.to_dict("records")):
+        row = {"model": e["label"], "entrant": e["entrant"], "kind": e["kind"], "score": "",
+               "params_m": ev["params_m"], "gflops": ev["gflops"], "views": ev["views"],
+               "gflops_total": ev["gflops_total"], "top1": ev["top1"], "top1_min": ev["top1_min"],
+               "top1_max": ev["top1_max"], "top5": ev["top5"], "seeds": ev["seeds"]}
+        if single is not None:
+            row["single_frame_top1"] = float(single.loc[single["model"] == e["entrant"], "top1"].iloc[0])
+        trained = arch_of.get(e["models"][0])
+        if trained:
+            row.update(_entrant_scores(trained))
+        if e["run"]:
+            if e["run"] not in searches:
+                raise BuildError(f"Table 7: no search output of run {e['run']!r} (entrant {e['entrant']!r})")
+            doc, summ = searches[e["run"]]
+            device = str(doc.get("summary", {}).get("score_device", "cpu"))
+            gpu = device.startswith("cuda")
+            row.update(score=summ["score_kind"], search_devices="GPU" if gpu else "CPU",
+                       search_device_name=device.partition("(")[2].rstrip(")") if gpu else
+                       str(params.get("search_device", "CPU")),
+                       design_cost_h=float(summ["search_seconds"]) / 3600.0, iterations=summ["iterations"])
+        rows.append(row)
+    out_frame = compare_with_paper(pd.DataFrame(rows), load_paper_table("table7"),
                                    paper_columns=["score", "gflops", "search_devices", "search_device_name",
                                                   "design_cost_h", "top1", "top5"])
-    _write(out_frame, out, params, "table7", decimals={"design_cost_h": 4})
+    _write(out_frame, out, params, "table7", decimals={"design_cost_h": 4, "seeds": 0})
 
 
 def _profile_row(path: str) -> dict[str, Any]:
@@ -317,8 +361,7 @@ def _chance_top1(eval_paths: Sequence[str]) -> float | None:
 
 def fig5(inputs: Inputs, params: Mapping[str, Any], out: str) -> None:
     """Accuracy vs GFLOPs: our trained models beside the paper's Table 3 rows."""
-    ours = eval_rows(inputs["evals"])
-    _require_rows(ours, "Figure 5")
+    ours = _trained_rows(inputs, params, "Figure 5")
     ours = ours[["model", "gflops", "top1"]].assign(family="ours")
     paper = load_paper_table("table3")[["model", "gflops", "top1"]].dropna().assign(family="paper (Table 3)")
     figures.accuracy_vs_gflops(pd.concat([ours, paper], ignore_index=True), out, **_figure_meta(params))

@@ -188,6 +188,21 @@ def _table4_inputs(s: TableSources, w: Wildcards) -> Inputs:
             "evals": t.search_evals(t.search_cost_dataset, "table4_runs")}
 
 
+def _table3_inputs(s: TableSources, w: Wildcards) -> Inputs:  # Figure 5's too
+    """The configured models, plus Table 7's comparison (every seed) where it was trained on this dataset."""
+    out = {"evals": s.tables.evals(w.dataset)}
+    if s.baselines.table7_on(w.dataset):
+        out["comparison"] = s.baselines.table7_evals(w.dataset)
+    return out
+
+
+def _table3_params(s: TableSources, w: Wildcards) -> dict[str, Any]:
+    out = _dataset_params(s, w)
+    if s.baselines.table7_on(w.dataset):
+        out["comparison"] = {e["label"]: e["models"] for e in s.baselines.table7_params(w.dataset)["entrants"]}
+    return out
+
+
 TABLE_RULES: tuple[TableRule, ...] = (
     TableRule(
         "table1_kernels", "table1", "table1_kernels_{dataset}", "table1_kernels", "Table 1",
@@ -200,7 +215,7 @@ TABLE_RULES: tuple[TableRule, ...] = (
         quoted={**MEASURED, "views": lambda s, w: s.tables.views(*STH)}, labels={"dataset": "+".join(STH)}),
     TableRule(
         "table3", "table3", "table3_{dataset}", "table3", "Table 3",
-        inputs=lambda s, w: {"evals": s.tables.evals(w.dataset)}, params=_dataset_params, quoted=MEASURED),
+        inputs=_table3_inputs, params=_table3_params, quoted=MEASURED),
     TableRule(
         "table4_search_cost", "table4", "table4_search_cost", "table4_search_cost", "Table 4",
         inputs=_table4_inputs, params=_table4_params,
@@ -208,7 +223,7 @@ TABLE_RULES: tuple[TableRule, ...] = (
                 "flops_convention": _flops}),
     TableRule(
         "table7_training_free", "table7", "table7_training_free_{dataset}", "table7_training_free", "Table 7",
-        inputs=lambda s, w: {"archs": s.baselines.table7_archs(), "evals": s.baselines.table7_evals(w.dataset)},
+        inputs=lambda s, w: s.baselines.table7_inputs(w.dataset),
         params=lambda s, w: s.baselines.table7_params(w.dataset),
         quoted={**MEASURED, "search_device": _search_device}),
     TableRule(
@@ -242,7 +257,7 @@ TABLE_RULES: tuple[TableRule, ...] = (
     TableRule(
         "fig5_accuracy_vs_gflops", "fig5", "fig5_accuracy_vs_gflops_{dataset}", "fig5_accuracy_vs_gflops",
         "Figure 5", figure=True,
-        inputs=lambda s, w: {"evals": s.tables.evals(w.dataset)}, params=_dataset_params, quoted=MEASURED),
+        inputs=_table3_inputs, params=_table3_params, quoted=MEASURED),
     TableRule(
         "search_traces", "search_traces", "search_traces", "search_traces", "Search traces", figure=True,
         inputs=lambda s, w: {"traces": s.tables.traces()},

@@ -53,3 +53,24 @@ def read_benchmark(path: str) -> dict[str, float]:
         raise BuildError(f"{path}: benchmark file lacks column(s) {missing or ['(no rows)']}")
     last = frame.iloc[-1]  # with --benchmark-repeats the last repeat is the one whose outputs exist
     return {"wall_time_s": float(last["s"]), "cpu_time_s": float(last["cpu_time"])}
+
+
+def seed_summary(evals: pd.DataFrame, groups: dict[str, list[str]], what: str) -> pd.DataFrame:
+    """One row per group of models trained from one architecture with different training seeds ({group: models}):
+    the static columns (frames, crop, params, GFLOPs, views) of its first model, top-1 and top-5 as the mean over
+    the seeds, the top-1 range (min, max) and the number of seeds. Every model must have an evaluation."""
+    if evals.empty:
+        raise BuildError(f"{what}: no evaluations among the inputs")
+    by_model = evals.set_index("model")
+    rows = []
+    for group, models in groups.items():
+        missing = [m for m in models if m not in by_model.index]
+        if missing:
+            raise BuildError(f"{what}: no evaluation of model(s) {missing} (entrant {group!r}) among the inputs")
+        part = by_model.loc[models]
+        first = part.iloc[0]
+        row = {"model": group, **{c: first[c] for c in part.columns if c not in ("top1", "top5")},
+               "top1": float(part["top1"].mean()), "top1_min": float(part["top1"].min()),
+               "top1_max": float(part["top1"].max()), "top5": float(part["top5"].mean()), "seeds": len(models)}
+        rows.append(row)
+    return pd.DataFrame(rows)

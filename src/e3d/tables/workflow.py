@@ -35,10 +35,15 @@ class TablesConfig:
         self.cfg = config["tables"]
         self.data = config["data"]["datasets"]
         self.search_runs = config["search"]["runs"]
+        self.derived_run_models: dict[str, list[str]] = {}
         self.variants_enabled = bool(config["search"]["x3d_kernel_variants"]["enabled"])
         self.models = config["models"]
         chosen = config["train"].get("models")
-        self.trained = list(chosen) if chosen is not None else list(self.models)
+        # every trained model; the tables that read all of them (Table 3, Figure 5, Tables 4/11/12/13) read only
+        # those `snakemake all` trains, so `all` never trains a study-only model (config `study.models`) for them
+        self.all_trained = list(chosen) if chosen is not None else list(self.models)
+        study_models = set((config.get("study") or {}).get("models", ()))
+        self.trained = [m for m in self.all_trained if m not in study_models]
         self.train_datasets = list(config["train"]["datasets"])
         self.evaluate = config["evaluate"]
         self.resources = config["train"]["resources"]
@@ -79,17 +84,27 @@ class TablesConfig:
         data = self.data_name(dataset)
         return [self.layout.eval_metrics(data, m) for m in (self.trained if models is None else models)]
 
-    def run_models(self, runs: list[str]) -> dict[str, str]:
-        """{search run: the first trained model built from it}."""
-        out: dict[str, str] = {}
+    def add_derived(self, search_runs: dict[str, Any], run_models: dict[str, list[str]]) -> None:
+        """Search runs another stage derives (Table 7's, one per score) and the models trained from each (one per
+        training seed): the tables that compare searches (Tables 4, 11, 12) can name them too."""
+        self.search_runs = {**self.search_runs, **search_runs}
+        self.derived_run_models = dict(run_models)
+
+    def run_models(self, runs: list[str]) -> dict[str, list[str]]:
+        """{search run: the trained models built from it}: the first configured model trained from the run, or
+        the derived run's models (one per training seed; the tables show their mean)."""
+        out: dict[str, list[str]] = {}
         for m in self.trained:
             kind, value = parse_reference(self.models[m]["arch"])
             if kind == "search" and value in runs and value not in out:
-                out[value] = m
+                out[value] = [m]
+        for run, models in self.derived_run_models.items():
+            if run in runs and run not in out:
+                out[run] = list(models)
         return out
 
     def runs(self, key: str) -> list[str]:
-        """The configured runs of a table that the search section has (Table 4: s/m/l, ...)."""
+        """The runs of a table that the search section has or another stage derives (Table 4: s/m/l, ...)."""
         return [r for r in self.cfg[key] if r in self.search_runs]
 
     def archs(self, runs: list[str]) -> list[str]:
@@ -102,10 +117,14 @@ class TablesConfig:
         return [self.layout.search_trace(r) for r in sorted(self.search_runs)]
 
     def search_evals(self, dataset: str, key: str) -> list[str]:
-        return self.evals(dataset, list(self.run_models(self.runs(key)).values()))
+        return self.evals(dataset, [m for models in self.run_models(self.runs(key)).values() for m in models])
 
     def variant_evals(self, dataset: str) -> list[str]:
-        return self.evals(dataset, [m for m in self.cfg["variant_models"].values() if m in self.trained])
+        return self.evals(dataset, self.variant_models())
+
+    def variant_models(self) -> list[str]:
+        """The trained models of Table 1's kernel-placement variants (study-only ones included)."""
+        return [m for m in self.cfg["variant_models"].values() if m in self.all_trained]
 
     def profiles(self) -> list[str]:
         data = self.data_name(self.inference_dataset)
@@ -193,18 +212,20 @@ class TablesConfig:
     def sth_pair(self) -> bool:
         return all(d in self.datasets for d in ("sthv1", "sthv2"))
 
-    def targets(self) -> list[str]:
+    def targets(self) -> list[tuple[list[str], list[str]]]:
+        """(paths, the configured models they need trained) per table; Table 1 and Figure 2 need the variants'."""
         result = self.layout.result
         out: list[str] = []
+        variants: list[str] = []
         # Unconfigured datasets are not checked here: a target that needs one fails when the DAG is built, with
         # how to configure it, while targets that do not (results/table3_k400.csv alone) still build.
         for ds in self.datasets:
             out.append(result(f"table3_{ds}", "csv"))
             out.append(result(f"fig5_accuracy_vs_gflops_{ds}", "png"))
             if self.variants_enabled:
-                out.append(result(f"table1_kernels_{ds}", "csv"))
-                if len([m for m in self.cfg["variant_models"].values() if m in self.trained]) >= 2:
-                    out.append(result(f"fig2_accuracy_vs_scores_{ds}", "png"))
+                variants.append(result(f"table1_kernels_{ds}", "csv"))
+                if len(self.variant_models()) >= 2:
+                    variants.append(result(f"fig2_accuracy_vs_scores_{ds}", "png"))
             if self.runs("table11_runs"):
                 out.append(result(f"table11_scores_{ds}", "csv"))
             if self.runs("table12_runs"):
@@ -217,7 +238,7 @@ class TablesConfig:
             out.append(result("search_traces", "png"))
         if self.cfg["table13"] and (self.trained or self.paper_models()):
             out.append(result("table13_inference", "csv"))
-        return out
+        return [(out, []), (variants, self.variant_models())]
 
 
 def paper_input_flags(tables: dict[str, Any]) -> str:

@@ -31,15 +31,22 @@ class Context:
         return self.device.type == "cuda"
 
 
+# The CPUs the workflow gave the job (its rule's threads): a local Snakemake run pins nothing, so two one-CPU jobs
+# side by side would each see every core of the affinity mask and oversubscribe them.
+JOB_CPUS_ENV = "E3D_JOB_CPUS"
+
+
 def job_cpus() -> int:
-    """CPUs this job may use: the affinity mask (what cgroups/SLURM actually grant) or SLURM's count."""
+    """CPUs this job may use: the affinity mask (what cgroups/SLURM actually grant), SLURM's count, or the job's
+    threads the workflow passes in E3D_JOB_CPUS, whichever is least."""
     try:
         n = len(os.sched_getaffinity(0))
     except AttributeError:
         n = os.cpu_count() or 1
     slurm = os.environ.get("SLURM_CPUS_ON_NODE") or os.environ.get("SLURM_CPUS_PER_TASK")
-    if slurm and slurm.isdigit():
-        n = min(n, int(slurm))
+    for value in (slurm, os.environ.get(JOB_CPUS_ENV)):
+        if value and value.isdigit():
+            n = min(n, int(value))
     return max(1, n)
 
 

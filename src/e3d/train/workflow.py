@@ -147,12 +147,16 @@ class TrainConfig:
     def conda_env(self) -> str:
         return "../../envs/gpu.yaml" if self.gpus > 0 else "../../envs/cpu.yaml"
 
-    def targets(self, datasets: list[str] | None = None) -> list[str]:
-        out = []
-        for ds in datasets or self.train["datasets"]:
-            for m in self.trained:
-                out += [self.layout.eval_metrics(ds, m, k) for k in self.eval_kinds]
+    def model_targets(self, datasets: list[str] | None = None) -> dict[str, list[str]]:
+        """{model: its evaluations (and profile) on every training dataset}."""
+        out: dict[str, list[str]] = {}
+        for m in self.trained:
+            for ds in datasets or self.train["datasets"]:
+                out.setdefault(m, []).extend(self.layout.eval_metrics(ds, m, k) for k in self.eval_kinds)
                 if self.profiled(m):
-                    out.append(self.layout.profile(ds, m))
+                    out[m].append(self.layout.profile(ds, m))
         return out
+
+    def targets(self, datasets: list[str] | None = None) -> list[str]:
+        return [p for paths in self.model_targets(datasets).values() for p in paths]
 

@@ -1,0 +1,119 @@
+"""The default run's main comparison (issue 14): X3D contracted to a budget by its own expansion axes, the
+Figure 3 sample spread over STEntr at about equal FLOPs, and which targets `snakemake all` and `snakemake study`
+build."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import yaml
+
+from e3d.arch.baselines import round_width, x3d, x3d_expanded, x3d_scaled
+from e3d.arch.cost import cost
+from e3d.baselines.correlation import sample_architectures
+from e3d.baselines.settings import SampleConfig
+from e3d.config import validate_config
+from e3d.score import registry
+from e3d.targets import Targets, TargetsConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_round_width_is_pytorchvideos():
+    # pytorchvideo's round_width (X3D's width rounding): multiples of 8, never below 90% of the scaled width
+    assert [round_width(12, 2.0), round_width(24, 2.0), round_width(96, 2.0)] == [24, 48, 192]
+    assert round_width(12, 0.5) == 8 and round_width(100, 1.0) == 104 and round_width(12, 1.4) == 16
+
+
+def test_x3d_expanded_at_x3d_s_factors_is_x3d_s():
+    spec, ref = x3d_expanded(2.0, 2.2, 160, 13, name="x3d-s"), x3d("s")
+    assert spec.blocks == ref.blocks and spec.stem == ref.stem and spec.final == ref.final
+    assert cost(spec).gflops == pytest.approx(cost(ref).gflops)
+
+
+@pytest.mark.parametrize("expand", ["width", "depth", "both"])
+def test_x3d_scaled_is_the_largest_x3d_within_the_budget(expand):
+    budget = 0.018
+    spec, info = x3d_scaled(budget, 32, 8, expand)
+    c = cost(spec, 32, 8)
+    assert c.gflops <= budget and info["gflops"] == pytest.approx(c.gflops)
+    assert c.gflops > 0.6 * budget  # not needlessly small
+    depths = [b.layers for b in spec.blocks]
+    widths = [b.out for b in spec.blocks]
+    if expand == "width":
+        assert depths == [3, 5, 11, 7] and info["gamma_d"] == 2.2 and info["gamma_w"] < 2.0
+    if expand == "depth":
+        assert widths == [24, 48, 96, 192] and info["gamma_w"] == 2.0 and info["gamma_d"] < 2.2
+        assert depths == [max(1, math.ceil(d * info["gamma_d"] - 1e-9)) for d in (1, 2, 5, 3)]
+    if expand == "both":
+        assert info["gamma_w"] / 2.0 == pytest.approx(info["gamma_d"] / 2.2)
+    # a slightly larger factor would break the budget (the bisection keeps the largest that fits)
+    for key in ("width", "depth"):
+        if expand in (key, "both"):
+            assert all(w % 8 == 0 for w in widths)
+    with pytest.raises(ValueError, match="within the budget"):
+        x3d_scaled(5.0, 160, 13, expand)
+    with pytest.raises(ValueError, match="above the budget"):
+        x3d_scaled(1e-6, 32, 8, expand)
+
+
+def test_fig3_sample_spread_over_stentr_at_about_equal_flops():
+    cfg = SampleConfig(n=6, gflops_min=0.016, gflops_max=0.018, resolution=32, frames=8, max_layers=29,
+                       spread="stentr", pool=4, seed=3)
+    specs = sample_architectures(cfg)
+    assert [s.name for s in specs] == [f"fig3-{i:03d}" for i in range(6)]
+    scores = [registry.score("stentr", s, 32, 8) for s in specs]
+    assert scores == sorted(scores) and len(set(scores)) == 6
+    for s in specs:
+        c = cost(s, 32, 8)
+        assert 0.016 <= c.gflops <= 0.018 and c.layers <= 29
+    again = sample_architectures(cfg)
+    assert [s.to_json() for s in again] == [s.to_json() for s in specs]  # seeded
+    # the pool spans a wider range than a plain sample of the same size tends to
+    plain = sample_architectures(SampleConfig(n=6, gflops_min=0.016, gflops_max=0.018, resolution=32, frames=8,
+                                              max_layers=29, bins=1, seed=3), "random-{index}")
+    assert [s.name for s in plain] == [f"random-{i}" for i in range(6)]
+
+
+def _default() -> dict:
+    return validate_config(yaml.safe_load((REPO / "config" / "config.yaml").read_text()))
+
+
+def test_targets_split_all_and_study():
+    cfg = _default()
+    t = Targets(cfg)
+    study_model = cfg["study"]["models"][0]
+    t.add(["a"])
+    t.add(["b"], models=[study_model])
+    t.add(["c"], study="fig3")
+    t.add(["d"], models=["not-a-study-model"], study="darts" if not cfg["study"]["darts"] else None)
+    assert t.all == ["a", "d"] and t.study == ["b", "c"]
+    assert t.main_models([study_model, "x"]) == ["x"]
+    cfg["study"]["models"] = ["nope"]
+    with pytest.raises(TargetsConfigError, match="study.models names \\['nope'\\]"):
+        Targets(cfg)
+    none = Targets({"models": {}})  # a hand-made config without the section: everything is in `all`
+    none.add(["x"], study="fig3")
+    assert none.all == ["x"]
+
+
+def test_all_trains_the_main_comparison_and_study_the_rest(repo_root, cli_env, tmp_path):
+    """`snakemake -n all` on the default config plans the main comparison (every entrant x seed) and none of the
+    study-only models; `snakemake -n study` plans those too."""
+    from smk import dry_run
+
+    over = ["--config", f"work_dir={tmp_path}/work", f"results_dir={tmp_path}/results", f"logs_dir={tmp_path}/logs"]
+    cfg = _default()
+    main = dry_run(repo_root, cli_env, ["all", *over])
+    trained = {j.wildcards.split("model=")[1].split(",")[0] for j in main if j.rule == "train"}
+    seeds = cfg["baselines"]["table7"]["seeds"]
+    assert len(trained) == 9 * len(seeds) and all(m.startswith("table7-") for m in trained)
+    assert {f"table7-x3d-depth-seed{s}" for s in seeds} <= trained
+    assert not any(j.rule in ("darts_search", "fig3_sample") for j in main)
+    full = dry_run(repo_root, cli_env, ["study", *over])
+    trained_study = {j.wildcards.split("model=")[1].split(",")[0] for j in full if j.rule == "train"}
+    assert set(cfg["study"]["models"]) <= trained_study and trained < trained_study
+    assert sum(m.startswith("fig3-") for m in trained_study) == cfg["baselines"]["fig3"]["n"]
+    assert {"darts_search", "fig3_sample", "fig3_correlation", "table_sgs", "table_darts"} <= {j.rule for j in full}
