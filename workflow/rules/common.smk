@@ -1,5 +1,5 @@
-# Shared helpers for all rule files. Each rule file adds its final products to TARGETS (e3d.targets): `all` builds
-# TARGETS.all, `study` also TARGETS.study (what needs a study-only model or study, config `study`).
+# Shared helpers for all rule files. Each file adds its final products to TARGETS (see e3d.targets); `all` builds
+# TARGETS.all and `study` also TARGETS.study (what needs a study-only model or study, config `study`).
 from e3d.data.workflow import ensure_interpreter_on_path
 from e3d.layout import Layout
 from e3d.provenance import stage_code_digest
