@@ -117,3 +117,33 @@ def test_all_trains_the_main_comparison_and_study_the_rest(repo_root, cli_env, t
     assert set(cfg["study"]["models"]) <= trained_study and trained < trained_study
     assert sum(m.startswith("fig3-") for m in trained_study) == cfg["baselines"]["fig3"]["n"]
     assert {"darts_search", "fig3_sample", "fig3_correlation", "table_sgs", "table_darts"} <= {j.rule for j in full}
+
+
+def _table7(top1: dict[str, tuple[float, float, float]]):
+    import pandas as pd
+
+    kinds = {"stentr": "searched", "zen": "searched", "random-0": "random", "x3d-depth": "x3d"}
+    rows = [{"model": e, "entrant": e, "kind": kinds[e], "score": e if kinds[e] == "searched" else "",
+             "gflops": 0.017, "params_m": 2.0, "stentr": 50.0, "top1": m, "top1_min": lo, "top1_max": hi,
+             "top5": 90.0, "seeds": 2, "single_frame_top1": 10.5, "rows": "ours"} for e, (m, lo, hi) in top1.items()]
+    rows.append({"model": "paper-only", "rows": "paper", "top1": 47.0})
+    return pd.DataFrame(rows)
+
+
+def test_front_page_says_what_was_measured_including_a_loss():
+    from docutils.core import publish_parts
+
+    from e3d.tables.summary import findings, summary_rst
+
+    lost = _table7({"stentr": (60.0, 58.0, 62.0), "zen": (70.0, 69.0, 71.0), "random-0": (50.0, 40.0, 60.0),
+                    "x3d-depth": (65.0, 64.0, 66.0)})
+    text = findings(lost, chance=10.0)
+    assert text[0].startswith("Ranking by mean top-1 over 2 training seed(s): Zen-score-searched 70.0%")
+    assert "does not win: it ranks 3 of 4, 10.0 points below Zen-score-searched (more than the spread" in text[1]
+    assert any("Random architectures of the space (1): mean top-1 50.0%" in t for t in text)
+    assert "paper-only" not in " ".join(text)  # the paper's rows are not ours
+    won = findings(_table7({"stentr": (72.0, 70.0, 74.0), "zen": (71.0, 69.0, 73.0), "random-0": (50.0, 45.0, 55.0),
+                            "x3d-depth": (60.0, 59.0, 61.0)}), chance=10.0)
+    assert "ranks first, 1.0 points above Zen-score-searched: within the spread between training seeds" in won[1]
+    html = publish_parts(summary_rst(lost, "synthetic", 10.0), writer="html")["body"]
+    assert "system-message" not in html and "<table" in html and "60.0 (58.0-62.0)" in html

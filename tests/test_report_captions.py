@@ -41,6 +41,26 @@ def test_workflow_description_renders_the_config(repo_root):
     assert "Configuration used" in html and "&quot;datasets&quot;" in html and "synthetic" in html
 
 
+def test_front_page_opens_on_the_summary_with_the_key_results_linked(repo_root, tmp_path):
+    from types import SimpleNamespace
+
+    summary = tmp_path / "results" / "summary_synthetic.rst"
+    summary.parent.mkdir()
+    summary.write_text("What this run shows (synthetic)\n-------------------------------\n\nSTEntr ranks 2 of 9.\n")
+    files = [SimpleNamespace(target=p.name, path=p) for p in
+             (summary, tmp_path / "results" / "table7_training_free_synthetic.html",
+              tmp_path / "results" / "fig3_correlation_synthetic.png", tmp_path / "results" / "table1_kernels_s.html")]
+    text = (repo_root / REPORT_DIR / "workflow.rst").read_text()
+    # Snakemake appends link targets for every result; the test page defines them the same way
+    links = "\n".join(f".. _{f.target}: javascript:void(0)" for f in files)
+    page = tmp_path / "workflow.rst"
+    page.write_text(text + "\n" + links + "\n")
+    html = render_caption(page, {}, {}, {"seed": 0}, files=files)
+    assert html.index("STEntr ranks 2 of 9") < html.index("<h1>Configuration used</h1>")  # findings first
+    assert "table7_training_free_synthetic.html" in html and "fig3_correlation_synthetic.png" in html
+    assert "table1_kernels_s.html" not in html  # only the key results are listed
+
+
 def test_unknown_item():
     with pytest.raises(CaptionError, match="no report item"):
         report_item("table99")

@@ -42,5 +42,25 @@ for _table in TABLE_RULES:
             "../scripts/table.py"
 
 
+# The report's front page: what the main comparison shows, written from Table 7 (e3d.tables.summary)
+rule summary:
+    input:
+        table7=LAYOUT.result("table7_training_free_{dataset}", "parquet"),
+        evals=lambda w: BASELINES.table7_evals(w.dataset)[:1],
+    output:
+        rst=report(LAYOUT.result("summary_{dataset}", "rst"), caption="../report/summary.rst", category="Summary",
+                   labels={"summary": "What this run shows", "dataset": "{dataset}"}),
+    params:
+        code=code_digest_param("tables"),
+    log:
+        LAYOUT.table_log("summary_{dataset}"),
+    conda:
+        "../../envs/cpu.yaml"
+    script:
+        "../scripts/summary.py"
+
+
+if BASELINES.table7["enabled"]:
+    TARGETS.add([LAYOUT.result(f"summary_{BASELINES.table7_dataset}", "rst")])
 for _paths, _models in TABLES.targets():
     TARGETS.add(_paths, models=_models)

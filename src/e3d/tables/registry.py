@@ -272,6 +272,8 @@ STAGE_REPORT_ITEMS: tuple[ReportItem, ...] = (
                ("device", "flops_convention", "n_models", "method", "confidence", "n_boot")),
     ReportItem("fig4_forward_vs_analytic", "results/fig4_forward_vs_analytic.png", "Figures", "Figure 4",
                ("repeats", "search_device")),
+    # the front page's text (tables.smk's summary rule, e3d.tables.summary)
+    ReportItem("summary", "results/summary_{dataset}.rst", "Summary", "What this run shows", ()),
 )
 
 # The report's contract: every result registered with report(), its caption and the params the caption quotes.

@@ -46,8 +46,11 @@ def render_caption(
     params: Mapping[str, Any],
     wildcards: Mapping[str, Any] | None = None,
     config: Mapping[str, Any] | None = None,
+    files: Any = (),
 ) -> str:
-    """Render a caption file to HTML as snakemake's report does; an undefined placeholder or an RST error raises."""
+    """Render a caption file to HTML as snakemake's report does; an undefined placeholder or an RST error raises.
+    `files` stands for the report's results (objects with `target`, the file name, and `path`), which the front
+    page (workflow.rst) lists and includes."""
     from docutils.core import publish_parts
     from jinja2 import Environment, StrictUndefined, TemplateError
 
@@ -56,7 +59,8 @@ def render_caption(
                                 config=dict(config or {}))
     env = Environment(trim_blocks=True, lstrip_blocks=True, undefined=StrictUndefined)
     try:
-        text = env.from_string(path.read_text(encoding="utf-8")).render(snakemake=snakemake)
+        text = env.from_string(path.read_text(encoding="utf-8")).render(snakemake=snakemake, files=list(files),
+                                                                         categories={})
     except TemplateError as exc:
         raise CaptionError(f"{path}: {exc}") from exc
     overrides = {"report_level": 2, "halt_level": 2, "warning_stream": False}  # warnings are errors
