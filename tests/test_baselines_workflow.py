@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from e3d.artifacts import Provenance, write_json
+from e3d.artifacts import Provenance, write_json, write_parquet
 from e3d.baselines.workflow import BaselinesConfig, BaselinesConfigError
 from e3d.config import load_config, load_schema, validate_config
 from e3d.errors import E3DError
@@ -283,7 +283,16 @@ def test_table7_builder_puts_ours_beside_the_paper(tmp_path):
     params = {"entrants": entrants, "search_device": "Test CPU", "device": "CPU", "views": "1x1",
               "flops_convention": "MACs"}
     out = tmp_path / "res" / "table7_training_free_synthetic.csv"
-    build("table7", {"archs": archs, "evals": evals, "single": single}, params, str(out))
+    metrics = []
+    for ms in models.values():
+        for i, m in enumerate(ms):  # training top-1 per epoch: 10 epochs, the last two move by 1 or 3 points
+            path = tmp_path / "train" / m / "metrics.parquet"
+            path.parent.mkdir(parents=True)
+            acc = [0.1 * e for e in range(8)] + [0.8, 0.81 if i == 0 else 0.83]
+            write_parquet(path, pd.DataFrame({"epoch": range(10), "accuracy": acc}),
+                          Provenance.make("e3d.train_metrics", 1, {}, ()))
+            metrics.append(str(path))
+    build("table7", {"archs": archs, "evals": evals, "single": single, "train_metrics": metrics}, params, str(out))
     df = pd.read_parquet(out.with_suffix(".parquet")).set_index("model")
     assert df.loc["zen-score", "design_cost_h"] == pytest.approx(2.0)
     assert df.loc["zen-score", "search_devices"] == "GPU" and df.loc["zen-score", "search_device_name"] == "Test GPU"
@@ -291,6 +300,7 @@ def test_table7_builder_puts_ours_beside_the_paper(tmp_path):
     assert df.loc["zen-score", "top1"] == pytest.approx(45.0)  # mean over the seeds, with the range beside it
     assert (df.loc["zen-score", "top1_min"], df.loc["zen-score", "top1_max"]) == pytest.approx((40.0, 50.0))
     assert df.loc["zen-score", "seeds"] == 2 and df.loc["zen-score", "single_frame_top1"] == pytest.approx(10.0)
+    assert df.loc["zen-score", "train_top1_last_fifth_pp"] == pytest.approx(13.0)  # the seed that moved most
     assert df.loc["e3d-s", "design_cost_h"] == pytest.approx(0.01)
     assert df.loc["e3d-s", "search_device_name"] == "Test CPU" and df.loc["e3d-s", "top1"] == pytest.approx(65.0)
     assert df.loc["e3d-s", "top1_paper"] == 47.1

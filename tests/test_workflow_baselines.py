@@ -26,8 +26,10 @@ def test_baselines_targets_build_into_the_report(tmp_path, repo_root, cli_env):
 
     jobs = dry_run(repo_root, cli_env, base[2:] + ["--", *paths])
     counts = collections.Counter(j.rule for j in jobs)
-    # 3 sampled + 3 searched models, each trained and evaluated once (multiview only); one search per score
-    assert counts["train"] == 6 and counts["evaluate"] == 6 and counts["search"] == 3
+    # 3 sampled + 3 searched + 1 contracted X3D + 1 random model, each trained and evaluated once (multiview only);
+    # one search per score
+    assert counts["train"] == 8 and counts["evaluate"] == 8 and counts["search"] == 3
+    assert counts["table7_x3d"] == counts["table7_random"] == 1
     assert {j.wildcards for j in jobs if j.rule == "search"} == {"run=table7_zen", "run=table7_madet",
                                                                  "run=table7_stentr"}
     assert counts["fig3_sample"] == counts["fig3_correlation"] == counts["fig4_forward_vs_analytic"] == 1
@@ -53,11 +55,14 @@ def test_baselines_targets_build_into_the_report(tmp_path, repo_root, cli_env):
         assert row["score"] == score and row["rows"] == "both"
         assert 0 < row["gflops"] <= 1.9 and row["design_cost_h"] > 0 and row["search_devices"] == "CPU"
         assert row["search_device_name"] == "test CPU" and 0 <= row["top1"] <= 100
-        assert row["trained_model"] == f"table7-{score}"
+        assert row["entrant"] == score and row["seeds"] == 1 and row["kind"] == "searched"
     assert t7.loc["zen-score", "design_cost_h_paper"] == 26
+    x3d = t7.loc["x3d (depth-contracted)"]
+    assert x3d["kind"] == "x3d" and x3d["rows"] == "ours" and 0 < x3d["gflops"] <= 1.9
+    assert t7.loc["random 0", "kind"] == "random"
 
     # the study's models went through the ordinary stages
-    for m in ("fig3-000", "fig3-002", "table7-zen"):
+    for m in ("fig3-000", "fig3-002", "table7-zen-seed0", "table7-x3d-depth-seed0", "table7-random-0-seed0"):
         assert (tmp_path / "work" / "eval" / "synthetic" / m / "multiview.metrics.json").exists()
 
     report = tmp_path / "report.html"

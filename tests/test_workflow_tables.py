@@ -106,7 +106,10 @@ def tiny_config(tmp_path: Path, train: bool) -> Path:
         "train": {"datasets": ["synthetic"], "models": ["tiny", "tiny-s"] if train else ["tiny"],
                   "settings": dict(TINY_TRAIN_SETTINGS)},
         "evaluate": dict(TINY_EVALUATE),
-        "tables": {"table4_runs": ["s"], "table12_runs": ["s"], "table13": False, "search_device": "test CPU"},
+        "tables": {"table4_runs": ["s"], "table11_runs": ["s", "s_homoentr"], "table12_runs": ["s"], "table13": False,
+                   "search_device": "test CPU"},
+        # the tables of configured models only (the main comparison is test_workflow_baselines')
+        "baselines": {"table7": {"enabled": False}},
     }
     return write_config(tmp_path / "cfg.yaml", cfg)
 

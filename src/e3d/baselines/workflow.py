@@ -250,7 +250,8 @@ class BaselinesConfig:
         data = self.data_name(dataset or self.table7_dataset)
         out = {"archs": self.table7_archs(), "evals": self.table7_evals(dataset),
                "trained_archs": [self.layout.train_file(data, models[0], "arch.json")
-                                 for models in self.table7_models().values()]}
+                                 for models in self.table7_models().values()],
+               "train_metrics": [self.layout.train_file(data, m, "metrics.parquet") for m in self.table7_model_names()]}
         if self.single_frame:
             out["single"] = self.table7_evals(dataset, "single_frame")
         return out

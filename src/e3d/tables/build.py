@@ -17,7 +17,7 @@ from e3d.artifacts import read_json, read_parquet
 from e3d.tables import figures, systems
 from e3d.tables.compare import compare_with_paper
 from e3d.tables.paper import load_paper_table, paper_table_meta
-from e3d.tables.stage_rows import BuildError, eval_rows, read_benchmark, seed_summary
+from e3d.tables.stage_rows import BuildError, eval_rows, plateau_change, read_benchmark, seed_summary
 from e3d.tables.write import table_provenance, write_table
 
 Inputs = Mapping[str, Sequence[str]]
@@ -225,6 +225,7 @@ def table7(inputs: Inputs, params: Mapping[str, Any], out: str) -> None:
     single = seed_summary(eval_rows(inputs.get("single", [])), groups, "Table 7 (repeated frame)") \
         if inputs.get("single") else None
     searches = {Path(p).parent.name: (read_json(p), _search_summary(p)) for p in inputs.get("archs", [])}
+    moved = {Path(p).parent.name: plateau_change(p) for p in inputs.get("train_metrics", [])}
     arch_of = {Path(p).parent.name: p for p in inputs.get("trained_archs", [])}
     rows = []
     for e, ev in zip(entrants, evals.to_dict("records")):
@@ -234,6 +235,10 @@ def table7(inputs: Inputs, params: Mapping[str, Any], out: str) -> None:
                "top1_max": ev["top1_max"], "top5": ev["top5"], "seeds": ev["seeds"]}
         if single is not None:
             row["single_frame_top1"] = float(single.loc[single["model"] == e["entrant"], "top1"].iloc[0])
+        if moved:
+            # training top-1 change over the last fifth of the epochs, the largest over the seeds (plateau: < 2)
+            row["train_top1_last_fifth_pp"] = max((moved[m] for m in e["models"] if m in moved),
+                                                  key=abs, default=float("nan"))
         trained = arch_of.get(e["models"][0])
         if trained:
             row.update(_entrant_scores(trained))

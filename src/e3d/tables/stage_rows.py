@@ -74,3 +74,18 @@ def seed_summary(evals: pd.DataFrame, groups: dict[str, list[str]], what: str) -
                "top1_max": float(part["top1"].max()), "top5": float(part["top5"].mean()), "seeds": len(models)}
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def plateau_change(metrics_parquet: str, fraction: float = 0.2) -> float:
+    """How much the training top-1 (%, per epoch, on the training clips) moved over the last `fraction` of the
+    epochs: the last epoch's minus the one before that stretch began. Under 2 points reads as a plateau."""
+    from e3d.artifacts import read_parquet
+
+    m = read_parquet(metrics_parquet)
+    if "accuracy" not in m.columns or m.empty:
+        raise BuildError(f"{metrics_parquet}: training metrics lack per-epoch accuracy")
+    acc = 100.0 * m.sort_values("epoch")["accuracy"].to_numpy()
+    span = max(1, int(round(fraction * len(acc))))
+    if len(acc) <= span:
+        return float("nan")
+    return float(acc[-1] - acc[-1 - span])
