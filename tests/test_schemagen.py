@@ -16,7 +16,7 @@ from e3d.darts.config import PRESETS
 from e3d.evaluate.protocol import EVAL_FLAG_KEYS, PROTOCOL_KEYS, EvalProtocol, EvalSettings
 from e3d.data.extract import CONFIG_KEYS as EXTRACT_CONFIG_KEYS
 from e3d.data.extract import ExtractSettings
-from e3d.data.settings import INDEX_FLAG_KEYS, DatasetSettings
+from e3d.data.settings import INDEX_FLAG_KEYS, CacheSettings, DatasetSettings
 from e3d.data.synth import SynthSettings
 from e3d.darts.config import SearchConfig as DartsSearchConfig
 from e3d.search.engine import RUN_KEYS, SHARED_KEYS, SearchConfig
@@ -26,8 +26,8 @@ from e3d.sgs.config import SGSConfig, SGSConfigError
 from e3d.train.settings import MIN_CROP, SettingsError, TrainSettings
 
 BLOCKS = [TrainSettings, SGSConfig, SearchConfig, DartsSearchConfig, VariantsSettings, SynthSettings,
-          ExtractSettings, DatasetSettings, Fig4Settings, SampleConfig, CorrelationSettings, EvalProtocol,
-          EvalSettings]
+          ExtractSettings, DatasetSettings, CacheSettings, Fig4Settings, SampleConfig, CorrelationSettings,
+          EvalProtocol, EvalSettings]
 
 
 def _flag_actions(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
@@ -196,7 +196,8 @@ def test_dataset_entry_defaults_and_flags_come_from_the_dataclasses():
     entry = validate_config({"data": {"datasets": {"d": {"format": "synthetic"}}}})["data"]["datasets"]["d"]
     assert entry == {**dataclasses.asdict(DatasetSettings(format="synthetic")),
                      "synth": dataclasses.asdict(SynthSettings()),
-                     "extract": {k: getattr(ExtractSettings(), k) for k in EXTRACT_CONFIG_KEYS}}
+                     "extract": {k: getattr(ExtractSettings(), k) for k in EXTRACT_CONFIG_KEYS},
+                     "cache": dataclasses.asdict(CacheSettings())}
     assert_flags_mirror(_flag_actions(_parser_of(synth_cmd)), SynthSettings)
     assert_flags_mirror(_flag_actions(_parser_of(extract_cmd)), ExtractSettings)
     index_actions = _flag_actions(_parser_of(index_cmd))

@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("synth", "write the built-in synthetic video dataset"),
     "index": ("index", "index a dataset's videos into index.parquet"),
     "extract": ("extract", "decode videos into a sharded JPEG frame store"),
+    "cache": ("cache", "decode a frame store (or the videos) once into a memory-mapped clip cache"),
     "score": ("score", "score an architecture (STEntr / HomoEntr) and print its cost"),
     "search": ("search", "evolutionary architecture search under a budget"),
     "profile": ("profile", "fvcore FLOPs, params and latency of an architecture"),

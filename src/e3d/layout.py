@@ -21,7 +21,7 @@ class Layout:
     def from_config(cls, config: dict[str, Any]) -> Layout:
         return cls(config["work_dir"], config["results_dir"], config["logs_dir"])
 
-    # -- data: raw synthetic videos, the index, the frame store ---------------------------------------------
+    # -- data: raw synthetic videos, the index, the frame store, the clip cache ---------------------------
     def raw_dir(self, dataset: str) -> str:
         """Where the synth rule writes a generated dataset (its root)."""
         return f"{self.work}/raw/{dataset}"
@@ -41,6 +41,14 @@ class Layout:
 
     def frames_shard(self, dataset: str, shard: int) -> str:
         return f"{self.work}/data/{dataset}/frames/shard-{shard:05d}.parquet"
+
+    def cache_manifest(self, dataset: str) -> str:
+        """The decoded-clip cache's manifest.json (the cache is its directory; e3d.data.cache)."""
+        return f"{self.work}/data/{dataset}/cache/manifest.json"
+
+    def cache_frames(self, dataset: str) -> str:
+        """The cache's one flat file of uint8 frames, read through a memory map."""
+        return f"{self.work}/data/{dataset}/cache/frames.u8"
 
     # -- search -------------------------------------------------------------------------------------------
     def search_file(self, run: str, name: str) -> str:

@@ -83,6 +83,8 @@ COMMON = ("__init__.py", "artifacts.py", "provenance.py")
 MODEL_PLUGINS = code_modules()
 STAGE_MODULES: dict[str, tuple[str, ...]] = {
     "data": COMMON + ("data", "commands/synth.py", "commands/index.py", "commands/extract.py"),
+    # The decoded-clip cache (rule cache): the data code (its reader and writer, the sources it reads) and its command.
+    "cache": COMMON + ("data", "commands/cache.py", "commands/_source.py"),
     # Training reads clips from the frame store (data) and builds the network from a spec (arch).
     "train": COMMON + ("train", "arch", "data", "commands/train.py", "commands/_source.py") + MODEL_PLUGINS,
     # Evaluation rebuilds the model and its clips with the training code; it changes when that does.
@@ -97,8 +99,8 @@ STAGE_MODULES: dict[str, tuple[str, ...]] = {
     # covered by e3d.tables.write.paper_data_files).
     "tables": COMMON + ("tables", "commands/tables.py"),
     # The search reads its clips with the training stage's pixel transforms and default normalisation.
-    "darts": COMMON + ("darts", "commands/darts_search.py", "data/sampling.py", "data/store.py", "train/clips.py",
-                       "train/settings.py"),
+    "darts": COMMON + ("darts", "commands/darts_search.py", "data/sampling.py", "data/store.py", "data/pixels.py",
+                       "train/clips.py", "train/settings.py"),
     # The SGS layer and its measured cost: SGS models train and evaluate through the train/evaluate stages, whose
     # digests include it (MODEL_PLUGINS); the SGS table rule adds it to the tables digest.
     "sgs": COMMON + ("sgs",),

@@ -76,15 +76,17 @@ def x3d_kernel_variants() -> dict[str, Any]:
 
 
 def data_dataset() -> dict[str, Any]:
-    """One entry of data.datasets: its keys, then its synth and extract blocks."""
+    """One entry of data.datasets: its keys, then its synth, extract and cache blocks."""
     from e3d.data.extract import CONFIG_KEYS, ExtractSettings
-    from e3d.data.settings import DatasetSettings
+    from e3d.data.settings import CacheSettings, DatasetSettings
     from e3d.data.synth import SynthSettings
     from e3d.settingspec import object_schema
 
     return object_schema(DatasetSettings, object_default=False, extra={
         "synth": object_schema(SynthSettings, description="settings of `e3d synth` (format synthetic only)"),
         "extract": object_schema(ExtractSettings, names=CONFIG_KEYS, description="settings of `e3d extract`"),
+        "cache": object_schema(CacheSettings, description="the decoded-clip cache (`e3d cache`) train and evaluate "
+                                                          "read, when enabled"),
     })
 
 
@@ -151,7 +153,8 @@ GENERATED: dict[str, tuple[str, Callable[[], dict[str, Any]]]] = {
     "search_shared.schema.yaml": ("e3d.search.engine.SearchConfig (SHARED_KEYS)", search_shared),
     "x3d_kernel_variants.schema.yaml": ("e3d.search.variants.VariantsSettings", x3d_kernel_variants),
     "data_dataset.schema.yaml": ("e3d.data.settings.DatasetSettings, e3d.data.synth.SynthSettings, "
-                                 "e3d.data.extract.ExtractSettings (CONFIG_KEYS)", data_dataset),
+                                 "e3d.data.extract.ExtractSettings (CONFIG_KEYS), e3d.data.settings.CacheSettings",
+                                 data_dataset),
     "baselines.schema.yaml": ("e3d.baselines.settings", baselines),
     "evaluate.schema.yaml": ("e3d.evaluate.protocol (EvalProtocol, EvalSettings)", evaluate),
     "darts.schema.yaml": ("e3d.darts.config (SearchConfig, PRESETS, DartsSection)", darts),

@@ -1,7 +1,9 @@
-# Data stage: synth (built-in synthetic set only) -> index -> extract, for every dataset in config["data"]["datasets"].
-# The three rules form the group "data": on a cluster each dataset's chain of small jobs is submitted as one job.
+# Data stage: synth (built-in synthetic set only) -> index -> extract (-> cache, for a dataset with the clip cache on),
+# for every dataset in config["data"]["datasets"].
+# The rules form the group "data": on a cluster each dataset's chain of small jobs is submitted as one job.
 # Products: {WORK}/data/{dataset}/index.parquet (+ index_summary.json) and {WORK}/data/{dataset}/frames/manifest.json
-# with its shard-XXXXX.parquet files (declared one by one so Snakemake sees every file it depends on).
+# with its shard-XXXXX.parquet files (declared one by one so Snakemake sees every file it depends on); the cache's
+# {WORK}/data/{dataset}/cache/manifest.json and frames.u8.
 import os
 
 from e3d.cliflags import to_flags
@@ -102,3 +104,34 @@ for _name in DATA.datasets:
     TARGETS.add([LAYOUT.index(_name)])
     if DATA.source(_name) == "frames":  # `source: video` reads the videos: no frame store unless a stage asks
         TARGETS.add([LAYOUT.frames_manifest(_name)])
+
+
+# The decoded-clip cache of a dataset with `cache: {enabled: true}` (e3d.data.cache): every frame of its source
+# (the frame store, or the videos for `source: video`) decoded once and resized to the short side training and
+# evaluation need, in one memory-mapped file that the train and evaluate rules then read (DataConfig.clip_input).
+# Its params are its config slice: changing the short side reruns only it and what reads it.
+rule cache:
+    input:
+        clips=lambda w: DATA.source_input(w.dataset),
+    output:
+        manifest=LAYOUT.cache_manifest("{dataset}"),
+        frames=LAYOUT.cache_frames("{dataset}"),
+    params:
+        cfg=lambda w: DATA.cache_slice(w.dataset),
+        source=lambda w, input: DATA.source_args(w.dataset, input.clips),
+        out=lambda w, output: os.path.dirname(output.manifest),
+        code=code_digest_param("cache"),
+    log:
+        f"{LOGS}/data/{{dataset}}/cache.log",
+    benchmark:
+        f"{LOGS}/data/{{dataset}}/cache.benchmark.tsv"
+    threads: DATA.threads
+    resources:
+        mem_mb=2000,
+    group:
+        "data"
+    conda:
+        "../../envs/cpu.yaml"
+    shell:
+        "e3d cache {params.source} --short-side {params.cfg[short_side]} --out {params.out:q}"
+        " --threads {threads} > {log} 2>&1"

@@ -49,11 +49,11 @@ def run(args) -> int:
         sample_rate=args.sample_rate or int(s.get("sample_rate", 1)), single_frame=args.single_frame,
         spacing=args.spacing,
     )
-    store = _source.open_from_args(args)
+    store = _source.open_from_args(args, short_side=plan.crop, why=f"the test crop ({plan.crop})")
     if int(store.num_classes) != int(ckpt["num_classes"]):
         from e3d.errors import UserError
 
-        raise UserError(f"{args.model}: trained for {ckpt['num_classes']} classes, but {args.store or args.index} has "
+        raise UserError(f"{args.model}: trained for {ckpt['num_classes']} classes, but {_source.describe(args)} has "
                         f"{store.num_classes}")
     device = "cuda" if torch.cuda.is_available() else "cpu"
     cpus = job_cpus()

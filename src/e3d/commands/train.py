@@ -1,4 +1,5 @@
-"""`e3d train`: train a model from an architecture reference on a frame store (or the raw videos, --source video).
+"""`e3d train`: train a model from an architecture reference on a frame store (or the raw videos, --source video, or
+a decoded-clip cache, --source cache).
 
 Run it under torchrun for several processes (`torchrun --standalone --nproc_per_node=N -m e3d.cli train ...`);
 plain `e3d train` is one process. Re-running with the same --state-dir resumes where the last run stopped.
@@ -65,6 +66,7 @@ def with_init(record: dict, path: str) -> dict:
 
 def run(args) -> int:
     from e3d.commands import _source
+    from e3d.data.settings import needed_short_side
     from e3d.train.loop import train
     from e3d.train.model_source import ModelOptions, resolve
     from e3d.train.settings import TrainSettings
@@ -75,7 +77,9 @@ def run(args) -> int:
                                              se_ratio=args.se_ratio, act=args.act, dropout=args.dropout))
     if args.init is not None:
         record = with_init(record, args.init)
-    store = _source.open_from_args(args)
+    # a clip cache must hold the largest short side this schedule resizes to
+    store = _source.open_from_args(args, short_side=needed_short_side(settings.crop, settings.short_side_scale),
+                                   why="training (crop x short_side_scale max)")
     config = {"settings": raw, "arch": args.arch, "se_ratio": args.se_ratio, "act": args.act, "dropout": args.dropout,
               "init": args.init}
     result = train(store, record, settings, args.out, args.state_dir, split=args.split, config=config,

@@ -14,12 +14,13 @@ import torch.nn as nn
 
 from e3d.evaluate.views import ViewPlan, clip_frame_indices, clip_views
 from e3d.progress import Progress
-from e3d.train.clips import ClipSource, split_rows
+from e3d.train.clips import ClipSource, frame_size_of, split_rows
 
 
 class EvalClips(torch.utils.data.Dataset):
     def __init__(self, source: ClipSource, rows: pd.DataFrame, plan: ViewPlan, mean, std, sampler=None):
         self.source, self.plan, self.mean, self.std, self.sampler = source, plan, mean, std, sampler
+        self._frame_size = frame_size_of(source)
         self.ids = rows["video_id"].astype(str).tolist()
         self.frames = rows["num_frames"].astype(int).tolist()
 
@@ -34,7 +35,8 @@ class EvalClips(torch.utils.data.Dataset):
             clip = np.repeat(one, self.plan.frames, axis=0)
         else:
             clip = self.source.read_clip(self.ids[row], idx)
-        return clip_views(clip, self.plan.crop, self.plan.crops, self.mean, self.std), row
+        size = self._frame_size(self.ids[row]) if self._frame_size is not None else None
+        return clip_views(clip, self.plan.crop, self.plan.crops, self.mean, self.std, size), row
 
 
 @dataclass

@@ -51,9 +51,11 @@ def crop_offsets(h: int, w: int, size: int, crops: int) -> list[tuple[int, int]]
     return [(0, cx), (cy, cx), (h - size, cx)]
 
 
-def clip_views(clip: np.ndarray, size: int, crops: int, mean, std) -> torch.Tensor:
-    """uint8 [T, H, W, 3] -> float [crops, 3, T, size, size]."""
-    x = resize_short_side(to_tensor(clip), size)
+def clip_views(clip: np.ndarray, size: int, crops: int, mean, std,
+               frame_size: tuple[int, int] | None = None) -> torch.Tensor:
+    """uint8 [T, H, W, 3] -> float [crops, 3, T, size, size]. `frame_size`: the source frames' (height, width) when
+    the clip is a shrunk copy of them (a clip cache's; e3d.data.pixels.resize_short_side)."""
+    x = resize_short_side(to_tensor(clip), size, frame_size)
     _, _, h, w = x.shape
     views = [crop(x, t, l, size) for t, l in crop_offsets(h, w, size, crops)]
     return torch.stack([normalize(v, mean, std) for v in views])

@@ -12,8 +12,8 @@ from typing import Any, Iterator, Protocol
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from e3d.data.pixels import resize_short_side, to_tensor
 from e3d.errors import UserError
 from e3d.train.settings import TrainSettings
 
@@ -27,6 +27,14 @@ class ClipSource(Protocol):
     def read_clip(self, video_id: str, indices: Any) -> np.ndarray:  # uint8 [T, H, W, 3]
         ...
 
+    # Optional: `source_frame_size(video_id) -> (height, width)` of the frames a source's clips are a shrunk copy of
+    # (e3d.data.cache.ClipCache), so the transforms resize them to the size those frames would give.
+
+
+def frame_size_of(source: ClipSource) -> Any:
+    """The source's `source_frame_size` (None for sources whose clips are the frames themselves)."""
+    return getattr(source, "source_frame_size", None)
+
 
 def split_rows(source: ClipSource, split: str) -> Any:
     videos = source.videos
@@ -37,26 +45,7 @@ def split_rows(source: ClipSource, split: str) -> Any:
     return rows
 
 
-# ---- pixel transforms on float tensors [3, T, H, W] ----
-def to_tensor(clip: np.ndarray) -> torch.Tensor:
-    if clip.ndim != 4 or clip.shape[-1] != 3:
-        raise ValueError(f"expected a uint8 clip [T, H, W, 3], got shape {clip.shape}")
-    return torch.from_numpy(np.ascontiguousarray(clip)).permute(3, 0, 1, 2).float().div_(255.0)
-
-
-def resize_short_side(x: torch.Tensor, size: int) -> torch.Tensor:
-    _, _, h, w = x.shape
-    if min(h, w) == size:
-        return x
-    if h <= w:
-        nh, nw = size, max(size, round(w * size / h))
-    else:
-        nh, nw = max(size, round(h * size / w)), size
-    # Frames are the batch dimension; antialias keeps downscaled frames free of aliasing.
-    y = F.interpolate(x.transpose(0, 1), size=(nh, nw), mode="bilinear", align_corners=False, antialias=True)
-    return y.transpose(0, 1).contiguous()
-
-
+# ---- pixel transforms on float tensors [3, T, H, W] (to_tensor, resize_short_side: e3d.data.pixels) ----
 def crop(x: torch.Tensor, top: int, left: int, size: int) -> torch.Tensor:
     return x[:, :, top : top + size, left : left + size]
 
@@ -67,11 +56,13 @@ def normalize(x: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) 
     return (x - m) / s
 
 
-def train_augment(clip: np.ndarray, s: TrainSettings, rng: np.random.Generator) -> torch.Tensor:
-    """Random short-side scale, random square crop, optional horizontal flip, normalisation."""
+def train_augment(clip: np.ndarray, s: TrainSettings, rng: np.random.Generator,
+                  frame_size: tuple[int, int] | None = None) -> torch.Tensor:
+    """Random short-side scale, random square crop, optional horizontal flip, normalisation. `frame_size`: the
+    source frames' (height, width) when the clip is a shrunk copy of them (e3d.data.pixels.resize_short_side)."""
     x = to_tensor(clip)
     lo, hi = s.short_side_scale
-    x = resize_short_side(x, max(s.crop, round(s.crop * rng.uniform(lo, hi))))
+    x = resize_short_side(x, max(s.crop, round(s.crop * rng.uniform(lo, hi))), frame_size)
     _, _, h, w = x.shape
     top = int(rng.integers(0, h - s.crop + 1))
     left = int(rng.integers(0, w - s.crop + 1))
@@ -96,6 +87,7 @@ class TrainClips(torch.utils.data.Dataset):
         # The run's sampler (model_source.run_sampler: the record's own, else the `sampling` setting) replaces the clip.
         self._pick = sampler.train_indices if sampler is not None else random_clip_indices
         self.source = source
+        self._frame_size = frame_size_of(source)
         self.ids = rows["video_id"].astype(str).tolist()
         self.labels = rows["label"].astype(int).tolist()
         self.frames = rows["num_frames"].astype(int).tolist()
@@ -126,7 +118,8 @@ class TrainClips(torch.utils.data.Dataset):
                     reason = self._bad[row] = exc.reason
                     path = exc.path
                 else:
-                    return train_augment(clip, self.s, rng), self.labels[row]
+                    size = self._frame_size(self.ids[row]) if self._frame_size is not None else None
+                    return train_augment(clip, self.s, rng, size), self.labels[row]
             else:
                 path = getattr(self.source, "path_of", lambda v: v)(self.ids[row])
             self.failures.record(video_id=self.ids[row], path=str(path), reason=reason, epoch=epoch,

@@ -65,9 +65,13 @@ def auto_workers(ctx: dist.Context, requested: int) -> tuple[int, int]:
     return workers, max(1, per_proc - (workers if not ctx.cuda else 0))
 
 
-def run_digest(settings: TrainSettings, record: dict[str, Any], num_classes: int, world: int, n_train: int) -> str:
+def run_digest(settings: TrainSettings, record: dict[str, Any], num_classes: int, world: int, n_train: int,
+               source_key: Any = None) -> str:
+    """A run's identity (a state is resumed only by the same run). `source_key`: what makes a clip source's pixels
+    differ from the frame store's (a clip cache's short side), None for the store and the video source."""
+    extra = {"source": source_key} if source_key is not None else {}
     return config_digest({"settings": settings.to_dict(), "record": record, "classes": num_classes,
-                          "world": world, "n_train": n_train})
+                          "world": world, "n_train": n_train, **extra})
 
 
 def train(
@@ -123,7 +127,7 @@ def _train(ctx, say, source, record, s: TrainSettings, out_dir: Path, state_dir:
     dtype = _autocast_dtype(ctx, precision)
     scaler = torch.amp.GradScaler(ctx.device.type, enabled=dtype is torch.float16)
 
-    digest = run_digest(s, record, num_classes, ctx.world, len(rows))
+    digest = run_digest(s, record, num_classes, ctx.world, len(rows), getattr(source, "source_key", None))
     state_path = state_dir / checkpoint.LAST
     epoch, step_in_epoch, global_step, history, acc = 0, 0, 0, [], _fresh_acc()
     if state_path.exists():
