@@ -105,3 +105,15 @@ def test_write_table_csv_parquet_meta(tmp_path):
 def test_write_table_rejects_non_csv(tmp_path):
     with pytest.raises(ArtifactError, match=".csv"):
         write_table(pd.DataFrame({"a": [1]}), tmp_path / "x.txt", table_provenance({}))
+
+
+def test_gflops_columns_widen_to_show_the_smallest_value():
+    import pandas as pd
+
+    from e3d.tables.format import format_for_print
+
+    printed = format_for_print(pd.DataFrame({"gflops": [0.0156, 1.9, 600.0], "gflops_diff": [-1.88, None, 0.0],
+                                             "top1": [1.234, 2.0, 3.0]}))
+    assert printed["gflops [GFLOPs]"].tolist() == ["0.016", "1.900", "600.000"]  # one column, one decimals count
+    assert printed["gflops_diff [GFLOPs]"].tolist() == ["-1.88", "", "0.00"]
+    assert printed["top1 [%]"].tolist() == ["1.23", "2.00", "3.00"]  # other columns keep theirs

@@ -26,6 +26,10 @@ DECIMALS: dict[str, int] = {
     "cpu_time_s": 1, "device_power_w": 0, "stentr": 2, "homoentr": 2, "crop_px": 0, "frames": 0,
 }
 DEFAULT_DECIMALS = 3
+# Our columns whose values span orders of magnitude (GFLOPs: the paper's 0.2-600 and the CPU-scale models' 0.015):
+# such a column keeps one number of decimals, widened until its smallest non-zero value shows two significant
+# digits (the `_paper` and `_diff` columns keep theirs).
+WIDENED = ("gflops", "gflops_total")
 
 
 def base_name(column: str) -> str:
@@ -64,6 +68,15 @@ def _fmt_float(value: object, places: int) -> str:
     return "0" + text[2:] if text.startswith("-0") and float(text) == 0 else text  # no "-0.00"
 
 
+def _significant_places(series: pd.Series, digits: int = 2) -> int:
+    """Decimals that show the smallest non-zero magnitude in `series` with `digits` significant digits."""
+    values = series.abs()
+    values = values[(values > 0) & values.notna()]
+    if values.empty:
+        return 0
+    return max(0, digits - 1 - int(math.floor(math.log10(float(values.min())))))
+
+
 def format_for_print(
     frame: pd.DataFrame, decimals: Mapping[str, int] | None = None, units: Mapping[str, str] | None = None
 ) -> pd.DataFrame:
@@ -78,6 +91,8 @@ def format_for_print(
             text = series.map(lambda v: "" if v is pd.NA else str(int(v)))
         elif ptypes.is_float_dtype(series):
             places = column_decimals(col, decimals)
+            if col in WIDENED and not (decimals and col in decimals):
+                places = max(places, _significant_places(series))
             text = series.map(lambda v, p=places: _fmt_float(v, p))
         else:
             text = series.map(lambda v: "" if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)) else str(v))
