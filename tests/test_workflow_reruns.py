@@ -57,8 +57,8 @@ def test_changing_the_m_budget_reruns_only_the_m_search_and_what_reads_it(built)
     searches = {j.wildcards for j in jobs if j.rule == "search"}
     assert searches == {"run=m"}
     assert not rules_of(jobs) & (DATA_RULES | TRAIN_RULES)
-    # what does read the M search: the search-cost table and the search traces
-    assert rules_of(jobs) - {"search"} <= {"table4_search_cost", "search_traces"}
+    # what does read the M search: the search-cost table and the search traces (and the report's copy of the config)
+    assert rules_of(jobs) - {"search"} <= {"table4_search_cost", "search_traces", "config_used"}
 
 
 def test_changing_one_models_epochs_reruns_that_model_and_its_tables_only(built):

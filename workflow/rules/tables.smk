@@ -62,5 +62,23 @@ rule summary:
 
 if BASELINES.table7["enabled"]:
     TARGETS.add([LAYOUT.result(f"summary_{BASELINES.table7_dataset}", "rst")])
+
+
+# The configuration the run used (defaults filled in), one click from the report's front page
+rule config_used:
+    output:
+        yaml=report(LAYOUT.result("config_used", "yaml"), caption="../report/config_used.rst",
+                    category="Configuration", labels={"configuration": "config_used.yaml"}),
+    params:
+        config=config,
+    log:
+        LAYOUT.table_log("config_used"),
+    conda:
+        "../../envs/cpu.yaml"
+    script:
+        "../scripts/config_used.py"
+
+
+TARGETS.add([LAYOUT.result("config_used", "yaml")])
 for _paths, _models in TABLES.targets():
     TARGETS.add(_paths, models=_models)

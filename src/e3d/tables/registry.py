@@ -274,6 +274,8 @@ STAGE_REPORT_ITEMS: tuple[ReportItem, ...] = (
                ("repeats", "search_device")),
     # the front page's text (tables.smk's summary rule, e3d.tables.summary)
     ReportItem("summary", "results/summary_{dataset}.rst", "Summary", "What this run shows", ()),
+    # the run's configuration (tables.smk's config_used rule), linked from the front page
+    ReportItem("config_used", "results/config_used.yaml", "Configuration", "Configuration", ()),
 )
 
 # The report's contract: every result registered with report(), its caption and the params the caption quotes.
