@@ -47,7 +47,8 @@ def test_front_page_opens_on_the_summary_with_the_key_results_linked(repo_root, 
 
     summary = tmp_path / "results" / "summary_synthetic.rst"
     summary.parent.mkdir()
-    summary.write_text("What this run shows (synthetic)\n-------------------------------\n\nSTEntr ranks 2 of 9.\n")
+    summary.write_text("What this run shows (synthetic)\n-------------------------------\n\nSTEntr ranks 2 of 9.\n\n"
+                       ".. list-table:: the table\n   :header-rows: 1\n\n   * - model\n   * - big-table-row\n")
     files = [SimpleNamespace(target=p.name, path=p) for p in
              (summary, tmp_path / "results" / "config_used.yaml", tmp_path / "results" / "table7_training_free_synthetic.html",
               tmp_path / "results" / "fig3_correlation_synthetic.png", tmp_path / "results" / "table1_kernels_s.html")]
@@ -58,9 +59,20 @@ def test_front_page_opens_on_the_summary_with_the_key_results_linked(repo_root, 
     page.write_text(text + "\n" + links + "\n")
     html = render_caption(page, {}, {}, {"seed": 0}, files=files)
     assert html.index("STEntr ranks 2 of 9") < html.index("<h1>Configuration used</h1>")  # findings first
+    assert "big-table-row" not in html  # the table stays in the Summary result: a tall page loses its top
     assert "table7_training_free_synthetic.html" in html and "fig3_correlation_synthetic.png" in html
     assert "table1_kernels_s.html" not in html  # only the key results are listed
-    assert "config_used.yaml" in html and "one click away" in html
+    assert "config_used.yaml" in html and "defaults and seeds included" in html
+
+
+def test_the_default_profile_keeps_a_tall_front_page_in_reach(repo_root):
+    """Snakemake's report centres the front page in a screen-high flex box, which cuts off the top of a page taller
+    than the screen (seen in chromium): profiles/default applies a stylesheet that aligns it `safe center`."""
+    import yaml
+
+    profile = yaml.safe_load((repo_root / "profiles" / "default" / "config.yaml").read_text())
+    css = (repo_root / profile["report-stylesheet"]).read_text()
+    assert "align-items: safe center" in css and ".h-screen.items-center" in css
 
 
 def test_unknown_item():
