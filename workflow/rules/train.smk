@@ -98,7 +98,8 @@ rule profile:
 
 # Table 13 at the paper's inputs (tables.table13_paper_models): a built-in architecture, untrained, at its spec's
 # paper input (e.g. E3D-M 16 x 224^2, 400 classes) on this machine's CPU: one clip alone (batch 1), then batch 16,
-# passes as tables.table13_paper_timing says. All the job's threads, so no other job runs beside the timing.
+# passes as tables.table13_paper_timing says. It claims every core Snakemake has (at most 16), so no other job runs
+# beside the timing even when training jobs take one CPU each.
 rule profile_paper_input:
     output:
         LAYOUT.paper_input_profile("{arch}"),
@@ -111,7 +112,7 @@ rule profile_paper_input:
         LAYOUT.paper_input_profile_log("{arch}"),
     benchmark:
         LAYOUT.paper_input_profile_benchmark("{arch}")
-    threads: config["train"]["resources"]["cpus"]
+    threads: min(16, max(config["train"]["resources"]["cpus"], workflow.cores))
     conda:
         TRAINING.conda_env()
     shell:
