@@ -75,3 +75,14 @@ def test_builder_uses_it_for_depthwise_convs_only():
     depthwise = [m for m in convs if m.groups > 1 and m.groups == m.in_channels == m.out_channels]
     assert depthwise and all(isinstance(m, DepthwiseConv3d) for m in depthwise)
     assert not any(isinstance(m, DepthwiseConv3d) for m in convs if m.groups == 1)
+
+
+def test_fvcore_counts_it_like_a_conv3d_with_gradients_enabled():
+    """fvcore traces the model (torch.jit.trace) outside no_grad: the trace must hold the convolution."""
+    from fvcore.nn import FlopCountAnalysis
+
+    ours = DepthwiseConv3d(4, (3, 3, 3), stride=(1, 2, 2), padding=(1, 1, 1))
+    stock = torch.nn.Conv3d(4, 4, (3, 3, 3), stride=(1, 2, 2), padding=(1, 1, 1), groups=4, bias=False)
+    x = torch.randn(1, 4, 4, 8, 8)
+    counted = FlopCountAnalysis(ours, x).unsupported_ops_warnings(False).total()
+    assert counted == FlopCountAnalysis(stock, x).unsupported_ops_warnings(False).total() > 0

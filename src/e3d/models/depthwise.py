@@ -79,6 +79,8 @@ class DepthwiseConv3d(nn.Conv3d):
                          bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.device.type == "cpu" and torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad):
+        # a trace (fvcore's FLOP count) must see the aten convolution, not a Python autograd function
+        if x.device.type == "cpu" and torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad) \
+                and not torch.jit.is_tracing():
             return depthwise_conv3d(x, self.weight, self.stride, self.padding)
         return super().forward(x)
