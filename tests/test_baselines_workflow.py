@@ -235,6 +235,7 @@ def test_paper_config_names_the_paper_studies():
     ({"table7": {"score_options": {"zen": {"bogus": 1}}}}, r"score_options.zen: unknown option"),
     ({"table7": {"scores": ["zen"], "score_options": {"madet": {}}}}, "not in baselines.table7.scores"),
     ({"fig3": {"gflops_min": 2.0, "gflops_max": 1.0}}, "gflops_min < gflops_max"),
+    ({"table7": {"random": 2}}, "random is 2: 0 \\(none\\) or at least 3"),
 ])
 def test_bad_baselines_config_fails_naming_the_key(over, match):
     cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())

@@ -20,15 +20,15 @@ TARGETS = ["fig4_forward_vs_analytic.png", "fig3_correlation_synthetic.png", "ta
 
 
 def test_baselines_targets_build_into_the_report(tmp_path, repo_root, cli_env):
-    cfg = write_config(tmp_path / "cfg.yaml", tiny_workflow_config(tmp_path))
+    cfg = write_config(tmp_path / "cfg.yaml", tiny_workflow_config(tmp_path, baselines={"table7": {"random": 3}}))
     paths = [str(tmp_path / "res" / t) for t in TARGETS]
     base = ["--cores", "2", "--nolock", "--configfile", str(cfg)]
 
     jobs = dry_run(repo_root, cli_env, base[2:] + ["--", *paths])
     counts = collections.Counter(j.rule for j in jobs)
-    # 3 sampled + 3 searched + 1 contracted X3D + 1 random model, each trained and evaluated once (multiview only);
-    # one search per score
-    assert counts["train"] == 8 and counts["evaluate"] == 8 and counts["search"] == 3
+    # 3 sampled + 3 searched + 1 contracted X3D + 3 random models, each trained and evaluated once (multiview
+    # only); one search per score
+    assert counts["train"] == 10 and counts["evaluate"] == 10 and counts["search"] == 3
     assert counts["table7_x3d"] == counts["table7_random"] == 1
     assert {j.wildcards for j in jobs if j.rule == "search"} == {"run=table7_zen", "run=table7_madet",
                                                                  "run=table7_stentr"}

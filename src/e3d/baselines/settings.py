@@ -140,7 +140,7 @@ class Table7Settings:
                                        "expansion axes, one row per entry: width (gamma_w), depth (gamma_d) or "
                                        "both (one common factor)")
     random: int = setting(0, minimum=0, doc="architectures sampled at random (random mutation walks of the search "
-                                            "space) within the base run's budget and layer cap")
+                                            "space) within the base run's budget and layer cap: 0 or at least 3")
     random_min_fraction: float = setting(0.8, exclusiveMinimum=0, maximum=1,
                                          doc="the random architectures' FLOPs lie in [fraction x budget, budget]")
 

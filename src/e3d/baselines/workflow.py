@@ -70,6 +70,9 @@ class BaselinesConfig:
                     check_score_options(score, opts)
                 except E3DError as exc:
                     raise BaselinesConfigError(f"config: baselines.table7.score_options.{score}: {exc}") from exc
+        if self.table7["enabled"] and 0 < self.table7["random"] < 3:
+            raise BaselinesConfigError(f"config: baselines.table7.random is {self.table7['random']}: 0 (none) or at least "
+                                       "3 (the sampler draws at least 3 architectures, as for Figure 3)")
         if self.fig3["enabled"] and not self.fig3["gflops_min"] < self.fig3["gflops_max"]:
             raise BaselinesConfigError("config: baselines.fig3 needs gflops_min < gflops_max, got "
                                        f"{self.fig3['gflops_min']} and {self.fig3['gflops_max']}")
