@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from e3d.arch.spec import ArchSpec, BlockSpec, ConvSpec, HeadSpec, LayerOverride
+from e3d.arch.spec import ArchSpec, BlockSpec, ConvSpec, HeadSpec, LayerOverride, SpecError
 
 X3D_WIDTHS = (24, 48, 96, 192)
 X3D_DEPTHS = {"s": (3, 5, 11, 7), "m": (3, 5, 11, 7), "l": (5, 10, 25, 15)}
@@ -150,7 +150,7 @@ def x3d_scaled(budget_gflops: float, resolution: int, frames: int, expand: str =
     from e3d.arch.cost import DEFAULT_NUM_CLASSES, cost
 
     if expand not in X3D_EXPANSIONS:
-        raise ValueError(f"x3d_scaled: expand must be one of {X3D_EXPANSIONS}, got {expand!r}")
+        raise SpecError(f"x3d_scaled: expand must be one of {X3D_EXPANSIONS}, got {expand!r}")
     classes = DEFAULT_NUM_CLASSES if num_classes is None else num_classes
 
     def build(s: float) -> ArchSpec:
@@ -162,11 +162,11 @@ def x3d_scaled(budget_gflops: float, resolution: int, frames: int, expand: str =
         return cost(build(s), resolution, frames, num_classes=classes).gflops
 
     if gflops(1.0) <= budget_gflops:
-        raise ValueError(f"x3d_scaled: X3D-S itself costs {gflops(1.0):.4f} GFLOPs at {frames}x{resolution}^2, within "
+        raise SpecError(f"x3d_scaled: X3D-S itself costs {gflops(1.0):.4f} GFLOPs at {frames}x{resolution}^2, within "
                          f"the budget {budget_gflops}: no contraction needed (train builtin:x3d-s instead)")
     lo, hi = 1e-3, 1.0
     if gflops(lo) > budget_gflops:
-        raise ValueError(f"x3d_scaled: even the smallest X3D ({expand} contracted) costs {gflops(lo):.4f} GFLOPs at "
+        raise SpecError(f"x3d_scaled: even the smallest X3D ({expand} contracted) costs {gflops(lo):.4f} GFLOPs at "
                          f"{frames}x{resolution}^2, above the budget {budget_gflops}")
     for _ in range(60):
         mid = (lo + hi) / 2
