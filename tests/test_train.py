@@ -22,7 +22,7 @@ import torch.nn as nn
 from e3d.train import checkpoint, model_source
 from e3d.train.clips import EpochSampler
 from e3d.train.loop import TrainingDiverged, train
-from e3d.train.optim import lr_factor, param_groups
+from e3d.train.optim import lr_factor, make_optimizer, param_groups
 from e3d.train.settings import SettingsError, TrainSettings
 
 HERE = Path(__file__).resolve()
@@ -100,6 +100,17 @@ def test_no_weight_decay_on_norms_and_biases():
     assert decay["weight_decay"] == 5e-5 and none["weight_decay"] == 0.0
     assert {id(p) for p in decay["params"]} == {id(m[0].weight), id(m[3].weight)}
     assert len(none["params"]) == 4  # conv bias, bn weight, bn bias, linear bias
+
+
+def test_optimizer_setting_picks_sgd_or_adamw_with_the_same_decay_groups():
+    m = nn.Sequential(nn.Conv3d(3, 4, 1), nn.BatchNorm3d(4))
+    sgd = make_optimizer(m, TrainSettings.from_dict({"lr": 0.05, "momentum": 0.8}))
+    assert isinstance(sgd, torch.optim.SGD) and sgd.param_groups[0]["momentum"] == 0.8
+    adamw = make_optimizer(m, TrainSettings.from_dict({"optimizer": "adamw", "lr": 0.002, "weight_decay": 0.05}))
+    assert isinstance(adamw, torch.optim.AdamW)
+    assert [g["weight_decay"] for g in adamw.param_groups] == [0.05, 0.0]
+    with pytest.raises(SettingsError, match="optimizer must be one of"):
+        TrainSettings.from_dict({"optimizer": "adam"})
 
 
 def test_sampler_splits_one_global_order_between_ranks():

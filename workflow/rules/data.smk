@@ -1,6 +1,7 @@
 # Data stage: synth (built-in synthetic set only) -> index -> extract (-> cache, for a dataset with the clip cache on),
 # for every dataset in config["data"]["datasets"].
 # The rules form the group "data": on a cluster each dataset's chain of small jobs is submitted as one job.
+# Every training waits for this chain, so its rules go first (priority DATA_PRIORITY) when jobs compete for cores.
 # Products: {WORK}/data/{dataset}/index.parquet (+ index_summary.json) and {WORK}/data/{dataset}/frames/manifest.json
 # with its shard-XXXXX.parquet files (declared one by one so Snakemake sees every file it depends on); the cache's
 # {WORK}/data/{dataset}/cache/manifest.json and frames.u8.
@@ -10,6 +11,7 @@ from e3d.cliflags import to_flags
 from e3d.data.workflow import DataConfig
 
 DATA = DataConfig(config)
+DATA_PRIORITY = 50
 
 
 # One synth rule per generated dataset: its outputs name every video file (from the synth plan), so that the
@@ -32,6 +34,7 @@ for _name in [n for n in DATA.datasets if DATA.is_generated(n)]:
             code=code_digest_param("data"),
         log:
             f"{LOGS}/data/{_name}/synth.log",
+        priority: DATA_PRIORITY
         threads: DATA.threads
         resources:
             mem_mb=1000,
@@ -56,6 +59,7 @@ rule index:
         code=code_digest_param("data"),
     log:
         f"{LOGS}/data/{{dataset}}/index.log",
+    priority: DATA_PRIORITY
     threads: DATA.threads
     resources:
         mem_mb=1000,
@@ -90,6 +94,7 @@ for _name in DATA.datasets:
             f"{LOGS}/data/{_name}/extract.log",
         benchmark:
             f"{LOGS}/data/{_name}/extract.benchmark.tsv"
+        priority: DATA_PRIORITY
         threads: DATA.threads
         resources:
             mem_mb=2000,
@@ -125,6 +130,7 @@ rule cache:
         f"{LOGS}/data/{{dataset}}/cache.log",
     benchmark:
         f"{LOGS}/data/{{dataset}}/cache.benchmark.tsv"
+    priority: DATA_PRIORITY
     threads: DATA.threads
     resources:
         mem_mb=2000,

@@ -1,4 +1,4 @@
-"""SGD with momentum, weight decay only on conv/linear weights, cosine schedule with linear warm-up."""
+"""SGD with momentum (or AdamW), weight decay only on conv/linear weights, cosine schedule with linear warm-up."""
 
 from __future__ import annotations
 
@@ -20,7 +20,10 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
 
 
 def make_optimizer(model: nn.Module, s: TrainSettings) -> torch.optim.Optimizer:
-    return torch.optim.SGD(param_groups(model, s.weight_decay), lr=s.lr, momentum=s.momentum)
+    groups = param_groups(model, s.weight_decay)
+    if s.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=s.lr, betas=(0.9, 0.999))
+    return torch.optim.SGD(groups, lr=s.lr, momentum=s.momentum)
 
 
 def lr_factor(step: int, total_steps: int, warmup_steps: int) -> float:
