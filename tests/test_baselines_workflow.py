@@ -187,6 +187,33 @@ def test_table7_entrants_each_trained_once_per_seed_under_one_schedule():
         training.add_models({"e3d-initial-t3": {"arch": "builtin:e3d-initial"}})
 
 
+def test_table7_long_schedule_trains_the_same_entrants_again_under_longer_settings():
+    cfg = default_config()
+    base = BaselinesConfig(cfg)
+    training = TrainConfig(cfg)
+    training.add_models(base.train_models())
+    long_epochs = cfg["baselines"]["table7"]["long_settings"]["epochs"]
+    assert long_epochs > training.settings("synthetic", "table7-zen-seed0")["epochs"]
+    assert base.table7_schedules() == ["", "long"]
+    for entrant, names in base.table7_models("long").items():
+        for main_name, long_name in zip(base.table7_models()[entrant], names):
+            assert long_name == main_name.replace("table7-", "table7long-", 1)
+            assert training.arch_inputs(long_name) == training.arch_inputs(main_name)
+            main_s, long_s = training.settings("synthetic", main_name), training.settings("synthetic", long_name)
+            assert long_s["epochs"] == long_epochs
+            assert {k: v for k, v in long_s.items() if k != "epochs"} == {k: v for k, v in main_s.items()
+                                                                           if k != "epochs"}
+    params = base.table7_params("synthetic", schedule="long")
+    assert params["entrants"][0]["models"] == ["table7long-stentr-seed0", "table7long-stentr-seed1"]
+    assert json.loads(params["settings"])["epochs"] == long_epochs
+    assert base.table7_inputs("synthetic", schedule="long")["evals"][0].endswith("table7long-stentr-seed0/multiview.metrics.json")
+    (paths, study), = [t for t in base.targets() if "_long_" in t[0][0]]
+    assert paths[0].endswith("table7_training_free_long_synthetic.csv") and study == "table7_long"
+    none = BaselinesConfig(default_config(baselines={**cfg["baselines"], "table7": {
+        **cfg["baselines"]["table7"], "long_settings": None}}))
+    assert none.table7_schedules() == [""] and not any("table7long-" in m for m in none.train_models())
+
+
 def test_table7_generated_entrants_command_lines():
     base = BaselinesConfig(default_config())
     run = base.table7_base
@@ -206,7 +233,8 @@ def test_targets_and_params():
     res = cfg["results_dir"]
     assert base.targets() == [([f"{res}/fig4_forward_vs_analytic.png"], None),
                               ([f"{res}/fig3_correlation_synthetic.png"], "fig3"),
-                              ([f"{res}/table7_training_free_synthetic.csv"], None)]
+                              ([f"{res}/table7_training_free_synthetic.csv"], None),
+                              ([f"{res}/table7_training_free_long_synthetic.csv"], "table7_long")]
     evals = base.table7_evals()
     assert len(evals) == 8 * len(cfg["baselines"]["table7"]["seeds"])
     assert evals[0] == f"{cfg['work_dir']}/eval/synthetic/table7-stentr-seed0/multiview.metrics.json"

@@ -116,7 +116,12 @@ def test_all_trains_the_main_comparison_and_study_the_rest(repo_root, cli_env, t
     trained_study = {j.wildcards.split("model=")[1].split(",")[0] for j in full if j.rule == "train"}
     assert set(cfg["study"]["models"]) <= trained_study and trained < trained_study
     assert sum(m.startswith("fig3-") for m in trained_study) == cfg["baselines"]["fig3"]["n"]
-    assert {"darts_search", "fig3_sample", "fig3_correlation", "table_sgs", "table_darts"} <= {j.rule for j in full}
+    assert {"darts_search", "fig3_sample", "fig3_correlation", "table_sgs", "table_darts",
+            "table7_training_free_long"} <= {j.rule for j in full}
+    assert "table7_training_free_long" not in {j.rule for j in main}
+    # the long schedule trains every entrant x seed again, under its own names and settings
+    long = {m for m in trained_study if m.startswith("table7long-")}
+    assert long == {m.replace("table7-", "table7long-", 1) for m in trained}
 
 
 def _table7(top1: dict[str, tuple[float, float, float]]):

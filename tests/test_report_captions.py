@@ -9,7 +9,7 @@ SAMPLE = {"device": "NVIDIA H100 (cuda)", "views": "1x1", "flops_convention": "f
           "wattage_w": 65, "batch_size": 16, "n_models": 60, "method": "kendall", "confidence": 0.95,
           "n_boot": 1000, "repeats": 1000, "population": 512, "iterations": 500000,
           "paper_inputs": "e3d-s 13x160^2, x3d-s 13x160^2",
-          "paper_timing": "batch 1: median of 3 passes after 1 warm-up"}
+          "paper_timing": "batch 1: median of 3 passes after 1 warm-up", "schedule": "epochs 24"}
 
 
 def test_every_caption_file_is_registered_and_vice_versa(repo_root):

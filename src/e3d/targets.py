@@ -13,7 +13,7 @@ from typing import Any, Iterable
 
 from e3d.errors import E3DError
 
-STUDIES = ("fig3", "darts")
+STUDIES = ("fig3", "darts", "table7_long")
 
 
 class TargetsConfigError(E3DError, ValueError):

@@ -132,6 +132,11 @@ class Table7Settings:
     settings: dict[str, Any] = setting(factory=dict, doc="the one training schedule of every Table 7 model "
                                                          "(train.settings keys over train.settings); {} = as any "
                                                          "other model")
+    long_settings: dict[str, Any] | None = setting(
+        None, doc="a second, longer schedule for the same comparison (train.settings keys over `settings`, e.g. "
+                  "{epochs: 24}): models table7long-{entrant}-seed{k} and results/table7_training_free_long_"
+                  "{dataset}.csv, to see whether the ranking holds once the models reach a plateau (study.table7_long "
+                  "puts it in `snakemake study` only); null = none")
     seeds: tuple[int, ...] = setting((0,), items={"minimum": 0}, minItems=1, uniqueItems=True,
                                      doc="training seeds: every Table 7 model is trained once per seed and the "
                                          "table shows the mean and range")

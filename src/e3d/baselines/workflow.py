@@ -11,6 +11,9 @@ The studies reuse the other stages rather than re-implementing them:
   X3D-S contracted to the budget (`x3d`: one spec per expansion axis, rule table7_x3d) and `random` architectures
   sampled from the same space within the budget (rule table7_random). Each of these *entrants* is trained under
   one schedule (`settings`) once per training seed (`seeds`): model `table7-{entrant}-seed{seed}`.
+- `long_settings` adds the same comparison under a longer schedule (the *long* schedule: models
+  `table7long-{entrant}-seed{seed}`, results/table7_training_free_long_{dataset}.csv), to see whether the ranking
+  holds once the models reach a plateau; the default runs it in `snakemake study`.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from e3d.tables.workflow import TablesConfig
 
 FIG4_STEM = "fig4_forward_vs_analytic"
 TABLE7_STEM = "table7_training_free"
+# Table 7's schedules: the main one ("") and the optional long one (`long_settings`); the model-name prefix of each
+TABLE7_SCHEDULES = {"": "table7", "long": "table7long"}
 FIG3_STEM = "fig3_correlation"
 RANDOM_NAMES = "random-{index}"  # Table 7's random architectures (entrants), as fig3-sample names them
 # The paper prints the searched models under their score's name; its STEntr-searched model is E3D-S.
@@ -100,9 +105,25 @@ class BaselinesConfig:
     def table7_run(self, score: str) -> str:
         return f"table7_{score}"
 
-    def table7_model(self, entrant: str, seed: int) -> str:
-        """The model trained from a Table 7 entrant with one training seed."""
-        return f"table7-{entrant}-seed{seed}"
+    def table7_model(self, entrant: str, seed: int, schedule: str = "") -> str:
+        """The model trained from a Table 7 entrant with one training seed under one of TABLE7_SCHEDULES."""
+        return f"{TABLE7_SCHEDULES[schedule]}-{entrant}-seed{seed}"
+
+    def table7_schedules(self) -> list[str]:
+        """The schedules Table 7 is trained under: the main one, and the long one where `long_settings` is set."""
+        if not self.table7["enabled"]:
+            return []
+        return ["", *(["long"] if self.table7["long_settings"] is not None else [])]
+
+    def table7_settings(self, schedule: str = "") -> dict[str, Any]:
+        """The schedule's settings (train.settings keys over train.settings): the long one over the main one."""
+        if schedule == "long":
+            return {**self.table7["settings"], **self.table7["long_settings"]}
+        return dict(self.table7["settings"])
+
+    def table7_stem(self, schedule: str = "") -> str:
+        """The result file stem of Table 7 under a schedule, before `_{dataset}`."""
+        return f"{TABLE7_STEM}_{schedule}" if schedule else TABLE7_STEM
 
     @property
     def table7_seeds(self) -> list[int]:
@@ -151,9 +172,9 @@ class BaselinesConfig:
                          "label": f"Random {name.split('-')[1]}", "options": study}
         return out
 
-    def table7_models(self) -> dict[str, list[str]]:
-        """{entrant: its trained models, one per seed}."""
-        return {e: [self.table7_model(e, s) for s in self.table7_seeds] for e in self.table7_entrants()}
+    def table7_models(self, schedule: str = "") -> dict[str, list[str]]:
+        """{entrant: its trained models under the schedule, one per seed}."""
+        return {e: [self.table7_model(e, s, schedule) for s in self.table7_seeds] for e in self.table7_entrants()}
 
     def x3d_args(self, expand: str) -> str:
         base = self.table7_base
@@ -203,11 +224,12 @@ class BaselinesConfig:
         """The models the studies train: each Figure 3 sample (its spec file, the short schedule) and each Table 7
         entrant once per seed (its schedule, the seed in its settings)."""
         out = {m: self._model_entry(f"spec:{self.fig3_spec(m)}", self.fig3) for m in self.fig3_models()}
-        for entrant, e in self.table7_entrants().items():
-            for seed in self.table7_seeds:
-                out[self.table7_model(entrant, seed)] = {
-                    "arch": e["arch"], **{k: v for k, v in e["options"].items() if v is not None},
-                    "settings": {**self.table7["settings"], "seed": seed}}
+        for schedule in self.table7_schedules():
+            for entrant, e in self.table7_entrants().items():
+                for seed in self.table7_seeds:
+                    out[self.table7_model(entrant, seed, schedule)] = {
+                        "arch": e["arch"], **{k: v for k, v in e["options"].items() if v is not None},
+                        "settings": {**self.table7_settings(schedule), "seed": seed}}
         return out
 
     # -- inputs ---------------------------------------------------------------------------------------------
@@ -236,30 +258,31 @@ class BaselinesConfig:
         models = self.table7_models()
         return {e["run"]: models[name] for name, e in self.table7_entrants().items() if e["run"]}
 
-    def table7_model_names(self) -> list[str]:
-        return [m for models in self.table7_models().values() for m in models]
+    def table7_model_names(self, schedule: str = "") -> list[str]:
+        return [m for models in self.table7_models(schedule).values() for m in models]
 
-    def table7_evals(self, dataset: str | None = None, eval_kind: str = "multiview") -> list[str]:
+    def table7_evals(self, dataset: str | None = None, eval_kind: str = "multiview", schedule: str = "") -> list[str]:
         data = self.data_name(dataset or self.table7_dataset)
-        return [self.layout.eval_metrics(data, m, eval_kind) for m in self.table7_model_names()]
+        return [self.layout.eval_metrics(data, m, eval_kind) for m in self.table7_model_names(schedule)]
 
     def table7_on(self, dataset: str) -> bool:
         """Whether Table 7's models are trained on this table dataset (Table 3 then lists them too)."""
         return bool(self.table7["enabled"]) and dataset == self.table7_dataset
 
-    def table7_inputs(self, dataset: str | None = None) -> dict[str, list[str]]:
-        """Table 7's inputs: the searches, every seed's evaluation (and repeated-frame control), and the network
-        as trained of each entrant (its first seed's arch.json) for the analytic scores."""
+    def table7_inputs(self, dataset: str | None = None, schedule: str = "") -> dict[str, list[str]]:
+        """Table 7's inputs under a schedule: the searches, every seed's evaluation (and repeated-frame control),
+        and the network as trained of each entrant (its first seed's arch.json) for the analytic scores."""
         data = self.data_name(dataset or self.table7_dataset)
-        out = {"archs": self.table7_archs(), "evals": self.table7_evals(dataset),
+        names = self.table7_model_names(schedule)
+        out = {"archs": self.table7_archs(), "evals": self.table7_evals(dataset, schedule=schedule),
                "trained_archs": [self.layout.train_file(data, models[0], "arch.json")
-                                 for models in self.table7_models().values()],
-               "train_metrics": [self.layout.train_file(data, m, "metrics.parquet") for m in self.table7_model_names()]}
+                                 for models in self.table7_models(schedule).values()],
+               "train_metrics": [self.layout.train_file(data, m, "metrics.parquet") for m in names]}
         if self.single_frame:
-            out["single"] = self.table7_evals(dataset, "single_frame")
+            out["single"] = self.table7_evals(dataset, "single_frame", schedule)
         return out
 
-    def table7_params(self, dataset: str | None = None) -> dict[str, Any]:
+    def table7_params(self, dataset: str | None = None, schedule: str = "") -> dict[str, Any]:
         """What the Table 7 builder needs beside its inputs: which trained model each run became, row labels."""
         return {
             **self.tables.common_params(dataset or self.table7_dataset),
@@ -267,10 +290,11 @@ class BaselinesConfig:
             "search_device": self.tables.search_device(),
             "entrants": [{"entrant": name, "label": e["label"], "kind": e["kind"], "run": e["run"],
                           "models": models}
-                         for (name, e), models in zip(self.table7_entrants().items(), self.table7_models().values())],
+                         for (name, e), models in zip(self.table7_entrants().items(),
+                                                      self.table7_models(schedule).values())],
             "seeds": self.table7_seeds,
             "iterations": self.table7["iterations"],
-            "settings": json.dumps(self.table7["settings"], sort_keys=True),
+            "settings": json.dumps(self.table7_settings(schedule), sort_keys=True),
         }
 
     # -- command lines --------------------------------------------------------------------------------------
@@ -312,6 +336,7 @@ class BaselinesConfig:
             out.append(([self.layout.result(FIG4_STEM, "png")], None))
         if self.fig3["enabled"]:
             out.append(([self.layout.result(f"{FIG3_STEM}_{self.fig3_dataset}", "png")], "fig3"))
-        if self.table7["enabled"]:
-            out.append(([self.layout.result(f"{TABLE7_STEM}_{self.table7_dataset}", "csv")], None))
+        for schedule in self.table7_schedules():
+            out.append(([self.layout.result(f"{self.table7_stem(schedule)}_{self.table7_dataset}", "csv")],
+                        "table7_long" if schedule == "long" else None))
         return out

@@ -10,6 +10,7 @@ access, e.g. `wildcards.dataset`), so tests can call them with a SimpleNamespace
 
 from __future__ import annotations
 
+
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
@@ -226,6 +227,15 @@ TABLE_RULES: tuple[TableRule, ...] = (
         inputs=lambda s, w: s.baselines.table7_inputs(w.dataset),
         params=lambda s, w: s.baselines.table7_params(w.dataset),
         quoted={**MEASURED, "search_device": _search_device}),
+    # the same comparison under the long schedule (baselines.table7.long_settings), where configured
+    TableRule(
+        "table7_training_free_long", "table7", "table7_training_free_long_{dataset}", "table7_training_free_long",
+        "Table 7 (long schedule)",
+        inputs=lambda s, w: s.baselines.table7_inputs(w.dataset, schedule="long"),
+        params=lambda s, w: s.baselines.table7_params(w.dataset, schedule="long"),
+        quoted={**MEASURED, "search_device": _search_device,
+                "schedule": lambda s, w: ", ".join(f"{k} {v}" for k, v in
+                                                   sorted(s.baselines.table7_settings("long").items()))}),
     TableRule(
         "table11_scores", "table11", "table11_scores_{dataset}", "table11_scores", "Table 11",
         inputs=_search_archs_evals("table11_runs"), params=_table11_params, quoted=MEASURED),
