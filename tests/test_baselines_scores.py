@@ -109,6 +109,17 @@ def test_registry_names_and_analytic_scores():
         registry.get("nope")
 
 
+def test_an_undefined_score_is_minus_inf_for_a_search_and_nan_for_a_table():
+    from e3d.arch.baselines import x3d_scaled
+
+    # X3D-S contracted to the default budget at 32 px x 8: its first stage's 3x3x3 kernel is parallel to its
+    # 8 x 8 x 8 map, where STEntr is undefined; HomoEntr is defined
+    spec, _ = x3d_scaled(0.018, 32, 8, "depth")
+    assert registry.score_or_invalid("stentr", spec) == -math.inf
+    assert math.isnan(registry.score_or_nan("stentr", spec))
+    assert registry.score_or_nan("homoentr", spec) == registry.score_or_invalid("homoentr", spec) > 0
+
+
 def test_spec_forward_scores_use_the_builder():
     pytest.importorskip("e3d.models", reason="the PyTorch builder (branch arch) is not merged yet")
     spec = get_builtin("e3d-s")

@@ -121,9 +121,8 @@ def score_architectures(specs: Iterable[ArchSpec], resolution: int | None = None
         c = cost(spec, r, t)
         row = {"model": spec.name}
         for name in scores:
-            row[name] = registry.score_or_invalid(name, spec, r, t, **(score_options or {}).get(name, {}))
-            if row[name] == -math.inf:
-                row[name] = float("nan")  # undefined here: left out of that metric's correlation
+            # NaN where undefined here: left out of that metric's correlation
+            row[name] = registry.score_or_nan(name, spec, r, t, **(score_options or {}).get(name, {}))
         row.update(gflops=c.gflops, params_m=c.params / 1e6, layers=c.layers, resolution=r, frames=t,
                    spec_json=spec.to_json(indent=None))
         rows.append(row)

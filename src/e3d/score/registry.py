@@ -118,6 +118,14 @@ def score_or_invalid(name: str, spec: ArchSpec, resolution: int | None = None, f
     return v if math.isfinite(v) else -math.inf
 
 
+def score_or_nan(name: str, spec: ArchSpec, resolution: int | None = None, frames: int | None = None,
+                 **options: Any) -> float:
+    """As `score_or_invalid`, but an undefined score is NaN: for tables and correlations, which leave it out
+    (a search ranks it last instead)."""
+    v = score_or_invalid(name, spec, resolution, frames, **options)
+    return v if math.isfinite(v) else float("nan")
+
+
 # Options a search may set for a forward score beside the registry's defaults; the seed is the search's own.
 SEARCH_OPTIONS = ("device",)
 

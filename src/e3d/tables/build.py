@@ -200,17 +200,11 @@ def table12(inputs: Inputs, params: Mapping[str, Any], out: str) -> None:
 def _entrant_scores(arch_json: str) -> dict[str, float]:
     """STEntr and HomoEntr of a trained network (its arch.json: the spec as trained, at the training input); NaN
     where the score is undefined (a kernel parallel to the feature map)."""
-    import math
-
     from e3d.arch.spec import ArchSpec
-    from e3d.score.registry import score_or_invalid
+    from e3d.score.registry import score_or_nan
 
     spec = ArchSpec.from_dict(read_json(arch_json)["spec"])
-    out = {}
-    for name in ("stentr", "homoentr"):
-        v = score_or_invalid(name, spec)
-        out[name] = v if math.isfinite(v) else float("nan")
-    return out
+    return {name: score_or_nan(name, spec) for name in ("stentr", "homoentr")}
 
 
 def table7(inputs: Inputs, params: Mapping[str, Any], out: str) -> None:
