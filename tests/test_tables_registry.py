@@ -31,7 +31,10 @@ def sources(repo_root) -> TableSources:
 
 
 def test_every_builder_has_one_rule_and_every_rule_a_caption(repo_root):
-    assert sorted(t.builder for t in TABLE_RULES) == sorted(BUILDERS)
+    # every builder has a rule; Table 7's builder has two (its main and its long schedule)
+    assert sorted({t.builder for t in TABLE_RULES}) == sorted(BUILDERS)
+    assert sorted(t.rule for t in TABLE_RULES if t.builder == "table7") == ["table7_training_free",
+                                                                             "table7_training_free_long"]
     assert len({t.rule for t in TABLE_RULES}) == len(TABLE_RULES)
     for t in TABLE_RULES:
         assert report_item(t.caption) == t.report and t.report.caption_path(repo_root).is_file()
