@@ -152,3 +152,19 @@ def test_front_page_says_what_was_measured_including_a_loss():
     assert "ranks first, 1.0 points above Zen-score-searched: within the spread between training seeds" in won[1]
     html = publish_parts(summary_rst(lost, "synthetic", 10.0), writer="html")["body"]
     assert "system-message" not in html and "<table" in html and "60.0 (58.0-62.0)" in html
+    assert not any("plateau" in t for t in text)  # no training curves in the table: nothing said about them
+
+
+def test_front_page_says_whether_the_models_stopped_improving_and_which_stayed_near_chance():
+    from e3d.tables.summary import findings
+
+    table = _table7({"stentr": (60.0, 58.0, 62.0), "zen": (25.0, 24.0, 26.0), "random-0": (50.0, 40.0, 60.0),
+                     "x3d-depth": (65.0, 64.0, 66.0)})
+    table["train_top1_last_fifth_pp"] = [1.5, 6.25, -2.0, 0.5, float("nan")]  # the paper's row has none
+    text = " ".join(findings(table, chance=10.0))
+    assert ("Not at a plateau: the training top-1 of 2 of 4 models still moved 2 points or more over the last fifth "
+            "of the epochs (random-0 -2.0, Zen-score-searched +6.2)") in text
+    assert "Under 3x chance (30.0%): Zen-score-searched 25.0%." in text
+    table["train_top1_last_fifth_pp"] = [1.5, 1.0, -1.9, 0.5, float("nan")]
+    flat = " ".join(findings(table, chance=None))
+    assert "Every model reached a plateau" in flat and "chance (" not in flat

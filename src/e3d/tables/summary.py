@@ -3,7 +3,8 @@ reStructuredText that workflow/report/workflow.rst includes.
 
 The sentences are computed from the table, never written in advance: the ranking by mean top-1, where the
 STEntr-searched model stands, whether its lead (or deficit) is larger than the spread between training seeds,
-the hand-designed and random architectures at the same budget, and the repeated-frame control.
+the hand-designed and random architectures at the same budget, whether the models reached a plateau, which stayed
+under 3x chance, and the repeated-frame control.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from e3d.tables.stage_rows import BuildError
 
 KIND_WORDS = {"hand-designed": "Hand-designed", "x3d": "X3D contracted to the budget",
               "random": "Random architectures of the space"}
+PLATEAU_PP = 2.0  # training top-1 points over the last fifth of the epochs under which a model has stopped improving
+FLOOR_X_CHANCE = 3.0  # a model under this multiple of chance has learnt too little to rank
 SCORE_NAMES = {"stentr": "STEntr", "homoentr": "HomoEntr", "zen": "Zen-score", "madet": "MAE-DET",
                "forward": "forward entropy"}
 
@@ -82,6 +85,7 @@ def findings(table7: pd.DataFrame, chance: float | None = None) -> list[str]:
                 out.append(f"{KIND_WORDS[kind]} ({len(part)}): mean top-1 "
                            f"{', '.join(_pct(v) + '%' for v in part['top1'])} at "
                            f"{', '.join(f'{g:.4f}' for g in part['gflops'])} GFLOPs.")
+    out += _plateau_and_floor(rows, chance)
     if "single_frame_top1" in rows and rows["single_frame_top1"].notna().any():
         hi = float(rows["single_frame_top1"].max())
         out.append(f"Repeated-frame control: at most {hi:.1f}% top-1 (chance "
@@ -89,6 +93,29 @@ def findings(table7: pd.DataFrame, chance: float | None = None) -> list[str]:
                    "not appearance." if chance is None or hi < 2 * chance else
                    f"Repeated-frame control: up to {hi:.1f}% top-1, well above chance ({_pct(chance)}%): some model "
                    "reads the class from single frames.")
+    return out
+
+
+def _plateau_and_floor(rows: pd.DataFrame, chance: float | None) -> list[str]:
+    """Whether the models stopped improving (training top-1 over the last fifth of the epochs, PLATEAU_PP) and which
+    stayed under FLOOR_X_CHANCE x chance: what the ranking can and cannot be read as."""
+    out = []
+    if "train_top1_last_fifth_pp" in rows and rows["train_top1_last_fifth_pp"].notna().any():
+        moved = rows.dropna(subset=["train_top1_last_fifth_pp"])
+        moving = moved[moved["train_top1_last_fifth_pp"].abs() >= PLATEAU_PP]
+        if moving.empty:
+            out.append(f"Every model reached a plateau: its training top-1 moved under {PLATEAU_PP:g} points over the "
+                       "last fifth of the epochs.")
+        else:
+            out.append(f"Not at a plateau: the training top-1 of {len(moving)} of {len(moved)} models still moved "
+                       f"{PLATEAU_PP:g} points or more over the last fifth of the epochs ("
+                       + ", ".join(f"{_label(r)} {r['train_top1_last_fifth_pp']:+.1f}" for _, r in moving.iterrows())
+                       + "), so the ranking is where each network got with this schedule, not where it would end.")
+    if chance is not None:
+        low = rows[rows["top1"] < FLOOR_X_CHANCE * chance]
+        if not low.empty:
+            out.append(f"Under {FLOOR_X_CHANCE:g}x chance ({_pct(FLOOR_X_CHANCE * chance)}%): "
+                       + ", ".join(f"{_label(r)} {_pct(r['top1'])}%" for _, r in low.iterrows()) + ".")
     return out
 
 
