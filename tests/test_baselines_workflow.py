@@ -255,6 +255,7 @@ def test_paper_config_names_the_paper_studies():
     assert base.fig4["repeats"] == 1000
     assert base.fig3_dataset == "sthv1" and base.table7_dataset == "sthv1"
     assert base.table7["baseline_model"] == "x3d-s"
+    assert base.table7_schedules() == [""]  # no long schedule: the paper trains Table 7 once
 
 
 @pytest.mark.parametrize("over, match", [
