@@ -342,3 +342,33 @@ def test_table7_builder_puts_ours_beside_the_paper(tmp_path):
     assert out.with_suffix(".html").exists()
     with pytest.raises(E3DError, match=r"table7-x3d-s-seed1"):
         build("table7", {"archs": archs, "evals": evals[:-1], "single": single}, params, str(out))
+
+
+def test_stage_digests_leave_out_the_snakemake_helpers(repo_root):
+    """`<subpackage>/workflow.py` only plans jobs (its decisions reach them as params and inputs, which Snakemake
+    tracks): editing it must not rerun a stage, and no job's code may import it."""
+    import ast
+
+    from e3d.provenance import PACKAGE_ROOT, code_digest, is_dag_only
+
+    files = sorted((PACKAGE_ROOT / "baselines").rglob("*.py"))
+    assert PACKAGE_ROOT / "baselines" / "workflow.py" in files
+    kept = [f"baselines/{p.name}" for p in files if p.name != "workflow.py"]
+    assert code_digest("baselines") == code_digest(*kept)
+    assert not is_dag_only(PACKAGE_ROOT / "workflow.py") and not is_dag_only(PACKAGE_ROOT / "a" / "b" / "workflow.py")
+
+    def runtime_imports(path):
+        tree = ast.parse(path.read_text())
+        guarded = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
+                   and "TYPE_CHECKING" in ast.unparse(node.test) for n in ast.walk(node)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and id(node) not in guarded:
+                yield node.module
+            elif isinstance(node, ast.Import) and id(node) not in guarded:
+                yield from (a.name for a in node.names)
+
+    job_code = [p for p in PACKAGE_ROOT.rglob("*.py") if not is_dag_only(p)] + \
+        sorted((repo_root / "workflow" / "scripts").glob("*.py"))
+    offenders = {str(p): m for p in job_code for m in runtime_imports(p)
+                 if m.startswith("e3d.") and m.endswith(".workflow")}
+    assert offenders == {}
