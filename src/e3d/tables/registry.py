@@ -10,7 +10,6 @@ access, e.g. `wildcards.dataset`), so tests can call them with a SimpleNamespace
 
 from __future__ import annotations
 
-
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 

@@ -76,9 +76,13 @@ def seed_summary(evals: pd.DataFrame, groups: dict[str, list[str]], what: str) -
     return pd.DataFrame(rows)
 
 
+# Training top-1 points over the last fifth of the epochs (plateau_change) under which a model has stopped improving
+PLATEAU_PP = 2.0
+
+
 def plateau_change(metrics_parquet: str, fraction: float = 0.2) -> float:
     """How much the training top-1 (%, per epoch, on the training clips) moved over the last `fraction` of the
-    epochs: the last epoch's minus the one before that stretch began. Under 2 points reads as a plateau."""
+    epochs: the last epoch's minus the one before that stretch began. Under PLATEAU_PP points reads as a plateau."""
     from e3d.artifacts import read_parquet
 
     m = read_parquet(metrics_parquet)

@@ -16,11 +16,10 @@ from typing import Any
 import pandas as pd
 
 from e3d.artifacts import read_parquet, write_bytes_atomic
-from e3d.tables.stage_rows import BuildError
+from e3d.tables.stage_rows import PLATEAU_PP, BuildError
 
 KIND_WORDS = {"hand-designed": "Hand-designed", "x3d": "X3D contracted to the budget",
               "random": "Random architectures of the space"}
-PLATEAU_PP = 2.0  # training top-1 points over the last fifth of the epochs under which a model has stopped improving
 FLOOR_X_CHANCE = 3.0  # a model under this multiple of chance has learnt too little to rank
 SCORE_NAMES = {"stentr": "STEntr", "homoentr": "HomoEntr", "zen": "Zen-score", "madet": "MAE-DET",
                "forward": "forward entropy"}
