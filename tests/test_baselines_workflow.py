@@ -207,8 +207,11 @@ def test_table7_long_schedule_trains_the_same_entrants_again_under_longer_settin
     assert params["entrants"][0]["models"] == ["table7long-stentr-seed0", "table7long-stentr-seed1"]
     assert json.loads(params["settings"])["epochs"] == long_epochs
     assert base.table7_inputs("synthetic", schedule="long")["evals"][0].endswith("table7long-stentr-seed0/multiview.metrics.json")
-    (paths, study), = [t for t in base.targets() if "_long_" in t[0][0]]
-    assert paths[0].endswith("table7_training_free_long_synthetic.csv") and study == "table7_long"
+    # the main table's pattern table7_training_free_{dataset} must not also match the long one's file
+    assert base.table7_stem() == "table7_training_free" and not base.table7_stem("long").startswith(
+        base.table7_stem() + "_")
+    (paths, study), = [t for t in base.targets() if "table7long_" in t[0][0]]
+    assert paths[0].endswith("table7long_training_free_synthetic.csv") and study == "table7_long"
     none = BaselinesConfig(default_config(baselines={**cfg["baselines"], "table7": {
         **cfg["baselines"]["table7"], "long_settings": None}}))
     assert none.table7_schedules() == [""] and not any("table7long-" in m for m in none.train_models())
@@ -234,7 +237,7 @@ def test_targets_and_params():
     assert base.targets() == [([f"{res}/fig4_forward_vs_analytic.png"], None),
                               ([f"{res}/fig3_correlation_synthetic.png"], "fig3"),
                               ([f"{res}/table7_training_free_synthetic.csv"], None),
-                              ([f"{res}/table7_training_free_long_synthetic.csv"], "table7_long")]
+                              ([f"{res}/table7long_training_free_synthetic.csv"], "table7_long")]
     evals = base.table7_evals()
     assert len(evals) == 8 * len(cfg["baselines"]["table7"]["seeds"])
     assert evals[0] == f"{cfg['work_dir']}/eval/synthetic/table7-stentr-seed0/multiview.metrics.json"

@@ -12,7 +12,7 @@ The studies reuse the other stages rather than re-implementing them:
   sampled from the same space within the budget (rule table7_random). Each of these *entrants* is trained under
   one schedule (`settings`) once per training seed (`seeds`): model `table7-{entrant}-seed{seed}`.
 - `long_settings` adds the same comparison under a longer schedule (the *long* schedule: models
-  `table7long-{entrant}-seed{seed}`, results/table7_training_free_long_{dataset}.csv), to see whether the ranking
+  `table7long-{entrant}-seed{seed}`, results/table7long_training_free_{dataset}.csv), to see whether the ranking
   holds once the models reach a plateau; the default runs it in `snakemake study`.
 """
 
@@ -122,8 +122,10 @@ class BaselinesConfig:
         return dict(self.table7["settings"])
 
     def table7_stem(self, schedule: str = "") -> str:
-        """The result file stem of Table 7 under a schedule, before `_{dataset}`."""
-        return f"{TABLE7_STEM}_{schedule}" if schedule else TABLE7_STEM
+        """The result file stem of Table 7 under a schedule, before `_{dataset}`: the schedule's prefix, so that no
+        stem starts with another's `{stem}_` (a `table7_training_free_long_x` would also match the main table's
+        `table7_training_free_{dataset}`, dataset `long_x`)."""
+        return f"{TABLE7_SCHEDULES[schedule]}_training_free"
 
     @property
     def table7_seeds(self) -> list[int]:

@@ -228,7 +228,7 @@ TABLE_RULES: tuple[TableRule, ...] = (
         quoted={**MEASURED, "search_device": _search_device}),
     # the same comparison under the long schedule (baselines.table7.long_settings), where configured
     TableRule(
-        "table7_training_free_long", "table7", "table7_training_free_long_{dataset}", "table7_training_free_long",
+        "table7_training_free_long", "table7", "table7long_training_free_{dataset}", "table7_training_free_long",
         "Table 7 (long schedule)",
         inputs=lambda s, w: s.baselines.table7_inputs(w.dataset, schedule="long"),
         params=lambda s, w: s.baselines.table7_params(w.dataset, schedule="long"),
