@@ -83,6 +83,17 @@ def test_default_config_gives_every_rule_its_inputs_params_and_caption_params(so
     assert tuple(quoted) == table.report.params and all(v not in (None, "") for v in quoted.values())
 
 
+def test_table7_rules_write_where_the_baselines_targets_expect(sources):
+    # `snakemake study` asks for the long table by the baselines section's stem; the rule must write that file
+    w = SimpleNamespace(dataset="synthetic")
+    for schedule in sources.baselines.table7_schedules():
+        table = next(t for t in TABLE_RULES if t.rule == "table7_training_free" + (f"_{schedule}" if schedule else ""))
+        assert table.stem == sources.baselines.table7_stem(schedule) + "_{dataset}"
+        assert table.inputs(sources, w) == sources.baselines.table7_inputs("synthetic", schedule=schedule)
+        assert ("schedule" in table.report.params) == bool(schedule)
+    assert sources.baselines.table7_schedules() == ["", "long"]
+
+
 def test_table3_reads_the_trained_models_and_the_main_comparison(sources):
     table = next(t for t in TABLE_RULES if t.rule == "table3")
     w = SimpleNamespace(dataset="synthetic")

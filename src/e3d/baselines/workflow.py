@@ -30,7 +30,6 @@ from e3d.score.registry import check_score_options
 from e3d.tables.workflow import TablesConfig
 
 FIG4_STEM = "fig4_forward_vs_analytic"
-TABLE7_STEM = "table7_training_free"
 # Table 7's schedules: the main one ("") and the optional long one (`long_settings`); the model-name prefix of each
 TABLE7_SCHEDULES = {"": "table7", "long": "table7long"}
 FIG3_STEM = "fig3_correlation"

@@ -203,6 +203,23 @@ def _table3_params(s: TableSources, w: Wildcards) -> dict[str, Any]:
     return out
 
 
+def _table7_rule(schedule: str) -> TableRule:
+    """Table 7 under one of e3d.baselines.workflow.TABLE7_SCHEDULES: "" (the main schedule) or "long"
+    (baselines.table7.long_settings, where configured). Same builder; its own rule, file and caption."""
+    suffix = f"_{schedule}" if schedule else ""
+    prefix = "table7long" if schedule == "long" else "table7"
+    quoted: dict[str, SourceFn] = {**MEASURED, "search_device": _search_device}
+    if schedule:
+        quoted["schedule"] = lambda s, w: ", ".join(f"{k} {v}" for k, v in
+                                                    sorted(s.baselines.table7_settings(schedule).items()))
+    return TableRule(
+        f"table7_training_free{suffix}", "table7", f"{prefix}_training_free_{{dataset}}",
+        f"table7_training_free{suffix}", f"Table 7 ({schedule} schedule)" if schedule else "Table 7",
+        inputs=lambda s, w: s.baselines.table7_inputs(w.dataset, schedule=schedule),
+        params=lambda s, w: s.baselines.table7_params(w.dataset, schedule=schedule),
+        quoted=quoted)
+
+
 TABLE_RULES: tuple[TableRule, ...] = (
     TableRule(
         "table1_kernels", "table1", "table1_kernels_{dataset}", "table1_kernels", "Table 1",
@@ -221,20 +238,8 @@ TABLE_RULES: tuple[TableRule, ...] = (
         inputs=_table4_inputs, params=_table4_params,
         quoted={"search_device": _search_device, "wattage_w": lambda s, w: s.tables.cfg["watts_per_core"],
                 "flops_convention": _flops}),
-    TableRule(
-        "table7_training_free", "table7", "table7_training_free_{dataset}", "table7_training_free", "Table 7",
-        inputs=lambda s, w: s.baselines.table7_inputs(w.dataset),
-        params=lambda s, w: s.baselines.table7_params(w.dataset),
-        quoted={**MEASURED, "search_device": _search_device}),
-    # the same comparison under the long schedule (baselines.table7.long_settings), where configured
-    TableRule(
-        "table7_training_free_long", "table7", "table7long_training_free_{dataset}", "table7_training_free_long",
-        "Table 7 (long schedule)",
-        inputs=lambda s, w: s.baselines.table7_inputs(w.dataset, schedule="long"),
-        params=lambda s, w: s.baselines.table7_params(w.dataset, schedule="long"),
-        quoted={**MEASURED, "search_device": _search_device,
-                "schedule": lambda s, w: ", ".join(f"{k} {v}" for k, v in
-                                                   sorted(s.baselines.table7_settings("long").items()))}),
+    _table7_rule(""),
+    _table7_rule("long"),
     TableRule(
         "table11_scores", "table11", "table11_scores_{dataset}", "table11_scores", "Table 11",
         inputs=_search_archs_evals("table11_runs"), params=_table11_params, quoted=MEASURED),
