@@ -336,6 +336,8 @@ def test_table7_builder_puts_ours_beside_the_paper(tmp_path):
     assert (df.loc["zen-score", "top1_min"], df.loc["zen-score", "top1_max"]) == pytest.approx((40.0, 50.0))
     assert df.loc["zen-score", "seeds"] == 2 and df.loc["zen-score", "single_frame_top1"] == pytest.approx(10.0)
     assert df.loc["zen-score", "train_top1_last_fifth_pp"] == pytest.approx(13.0)  # the seed that moved most
+    assert df.loc["zen-score", "train_top1"] == pytest.approx(82.0)  # the last epoch's, mean over the seeds
+    assert pd.read_csv(out).columns.str.startswith("train_top1 [%]").any()
     assert df.loc["e3d-s", "design_cost_h"] == pytest.approx(0.01)
     assert df.loc["e3d-s", "search_device_name"] == "Test CPU" and df.loc["e3d-s", "top1"] == pytest.approx(65.0)
     assert df.loc["e3d-s", "top1_paper"] == 47.1

@@ -168,3 +168,9 @@ def test_front_page_says_whether_the_models_stopped_improving_and_which_stayed_n
     table["train_top1_last_fifth_pp"] = [1.5, 1.0, -1.9, 0.5, float("nan")]
     flat = " ".join(findings(table, chance=None))
     assert "Every model reached a plateau" in flat and "chance (" not in flat
+    # the last epoch's training top-1 sits beside the validation top-1 (the gap: over- or underfitting)
+    from e3d.tables.summary import summary_rst
+
+    table["train_top1"] = [81.25, 30.0, 55.0, 90.0, float("nan")]
+    rst = summary_rst(table, "synthetic", 10.0)
+    assert "training top-1 %, last epoch" in rst and "     - 81.2" in rst

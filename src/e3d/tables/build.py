@@ -11,13 +11,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from e3d.artifacts import read_json, read_parquet
 from e3d.tables import figures, systems
 from e3d.tables.compare import compare_with_paper
 from e3d.tables.paper import load_paper_table, paper_table_meta
-from e3d.tables.stage_rows import BuildError, eval_rows, plateau_change, read_benchmark, seed_summary
+from e3d.tables.stage_rows import (BuildError, eval_rows, plateau_change, read_benchmark, seed_summary,
+                                   training_top1)
 from e3d.tables.write import table_provenance, write_table
 
 Inputs = Mapping[str, Sequence[str]]
@@ -220,6 +222,7 @@ def table7(inputs: Inputs, params: Mapping[str, Any], out: str) -> None:
         if inputs.get("single") else None
     searches = {Path(p).parent.name: (read_json(p), _search_summary(p)) for p in inputs.get("archs", [])}
     moved = {Path(p).parent.name: plateau_change(p) for p in inputs.get("train_metrics", [])}
+    final_train = {Path(p).parent.name: float(training_top1(p)[-1]) for p in inputs.get("train_metrics", [])}
     arch_of = {Path(p).parent.name: p for p in inputs.get("trained_archs", [])}
     rows = []
     for e, ev in zip(entrants, evals.to_dict("records")):
@@ -230,6 +233,10 @@ def table7(inputs: Inputs, params: Mapping[str, Any], out: str) -> None:
         if single is not None:
             row["single_frame_top1"] = float(single.loc[single["model"] == e["entrant"], "top1"].iloc[0])
         if moved:
+            # the last epoch's training top-1 beside the validation top-1: a wide gap is overfitting, a low one
+            # underfitting
+            trained_top1 = [final_train[m] for m in e["models"] if m in final_train]
+            row["train_top1"] = float(np.mean(trained_top1)) if trained_top1 else float("nan")
             # training top-1 change over the last fifth of the epochs, the largest over the seeds (plateau: < 2)
             row["train_top1_last_fifth_pp"] = max((moved[m] for m in e["models"] if m in moved),
                                                   key=abs, default=float("nan"))

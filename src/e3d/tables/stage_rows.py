@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
 import pandas as pd
 
 from e3d.artifacts import read_json
@@ -80,15 +81,20 @@ def seed_summary(evals: pd.DataFrame, groups: dict[str, list[str]], what: str) -
 PLATEAU_PP = 2.0
 
 
-def plateau_change(metrics_parquet: str, fraction: float = 0.2) -> float:
-    """How much the training top-1 (%, per epoch, on the training clips) moved over the last `fraction` of the
-    epochs: the last epoch's minus the one before that stretch began. Under PLATEAU_PP points reads as a plateau."""
+def training_top1(metrics_parquet: str) -> np.ndarray:
+    """The training top-1 (%, on the training clips, augmented) of each epoch, in order."""
     from e3d.artifacts import read_parquet
 
     m = read_parquet(metrics_parquet)
     if "accuracy" not in m.columns or m.empty:
         raise BuildError(f"{metrics_parquet}: training metrics lack per-epoch accuracy")
-    acc = 100.0 * m.sort_values("epoch")["accuracy"].to_numpy()
+    return 100.0 * m.sort_values("epoch")["accuracy"].to_numpy(dtype=float)
+
+
+def plateau_change(metrics_parquet: str, fraction: float = 0.2) -> float:
+    """How much the training top-1 (%, per epoch, on the training clips) moved over the last `fraction` of the
+    epochs: the last epoch's minus the one before that stretch began. Under PLATEAU_PP points reads as a plateau."""
+    acc = training_top1(metrics_parquet)
     span = max(1, int(round(fraction * len(acc))))
     if len(acc) <= span:
         return float("nan")
