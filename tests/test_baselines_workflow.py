@@ -212,6 +212,8 @@ def test_table7_long_schedule_trains_the_same_entrants_again_under_longer_settin
         base.table7_stem() + "_")
     (paths, study), = [t for t in base.targets() if "table7long_" in t[0][0]]
     assert paths[0].endswith("table7long_training_free_synthetic.csv") and study == "table7_long"
+    # the default's Figure 3 trains with this same long schedule (one YAML anchor in config/config.yaml)
+    assert training.settings("synthetic", "fig3-000") == training.settings("synthetic", "table7long-zen-seed0")
     none = BaselinesConfig(default_config(baselines={**cfg["baselines"], "table7": {
         **cfg["baselines"]["table7"], "long_settings": None}}))
     assert none.table7_schedules() == [""] and not any("table7long-" in m for m in none.train_models())

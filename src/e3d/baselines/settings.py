@@ -101,7 +101,7 @@ class Fig3Training:
                                             "paper name (sthv1 = the dataset of that format); null = the first "
                                             "table dataset")
     settings: dict[str, Any] = setting(factory=lambda: {"epochs": 2},
-                                       doc="the short training schedule (train.settings keys, merged over "
+                                       doc="the training schedule of its N models (train.settings keys, merged over "
                                            "train.settings)")
 
 

@@ -222,7 +222,7 @@ class BaselinesConfig:
         return self.layout.fig3_spec(model)
 
     def train_models(self) -> dict[str, dict[str, Any]]:
-        """The models the studies train: each Figure 3 sample (its spec file, the short schedule) and each Table 7
+        """The models the studies train: each Figure 3 sample (its spec file, `fig3.settings`) and each Table 7
         entrant once per seed (its schedule, the seed in its settings)."""
         out = {m: self._model_entry(f"spec:{self.fig3_spec(m)}", self.fig3) for m in self.fig3_models()}
         for schedule in self.table7_schedules():
