@@ -11,6 +11,18 @@ from __future__ import annotations
 from typing import Any
 
 
+# Table 7's schedules: the main one ("") and the optional long one (baselines.table7.long_settings). Each one's prefix
+# names its models (`{prefix}-{entrant}-seed{k}`) and its result file (`{prefix}_training_free_{dataset}`), so that no
+# stem starts with another's `{stem}_` (a `table7_training_free_long_x` would also match the main table's
+# `table7_training_free_{dataset}`, dataset `long_x`).
+TABLE7_SCHEDULES = {"": "table7", "long": "table7long"}
+
+
+def table7_stem(schedule: str = "") -> str:
+    """The result file stem of Table 7 under a schedule, before `_{dataset}`."""
+    return f"{TABLE7_SCHEDULES[schedule]}_training_free"
+
+
 class Layout:
     def __init__(self, work: str, results: str, logs: str):
         self.work = work

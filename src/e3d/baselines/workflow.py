@@ -25,13 +25,11 @@ from e3d.baselines.correlation import model_name
 from e3d.baselines.settings import SAMPLE_KEYS
 from e3d.cliflags import quote_value, to_flags
 from e3d.errors import E3DError
-from e3d.layout import Layout
+from e3d.layout import TABLE7_SCHEDULES, Layout, table7_stem
 from e3d.score.registry import check_score_options
 from e3d.tables.workflow import TablesConfig
 
 FIG4_STEM = "fig4_forward_vs_analytic"
-# Table 7's schedules: the main one ("") and the optional long one (`long_settings`); the model-name prefix of each
-TABLE7_SCHEDULES = {"": "table7", "long": "table7long"}
 FIG3_STEM = "fig3_correlation"
 RANDOM_NAMES = "random-{index}"  # Table 7's random architectures (entrants), as fig3-sample names them
 # The paper prints the searched models under their score's name; its STEntr-searched model is E3D-S.
@@ -121,10 +119,8 @@ class BaselinesConfig:
         return dict(self.table7["settings"])
 
     def table7_stem(self, schedule: str = "") -> str:
-        """The result file stem of Table 7 under a schedule, before `_{dataset}`: the schedule's prefix, so that no
-        stem starts with another's `{stem}_` (a `table7_training_free_long_x` would also match the main table's
-        `table7_training_free_{dataset}`, dataset `long_x`)."""
-        return f"{TABLE7_SCHEDULES[schedule]}_training_free"
+        """The result file stem of Table 7 under a schedule, before `_{dataset}` (e3d.layout.table7_stem)."""
+        return table7_stem(schedule)
 
     @property
     def table7_seeds(self) -> list[int]:

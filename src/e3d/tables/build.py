@@ -221,8 +221,7 @@ def table7(inputs: Inputs, params: Mapping[str, Any], out: str) -> None:
     single = seed_summary(eval_rows(inputs.get("single", [])), groups, "Table 7 (repeated frame)") \
         if inputs.get("single") else None
     searches = {Path(p).parent.name: (read_json(p), _search_summary(p)) for p in inputs.get("archs", [])}
-    moved = {Path(p).parent.name: plateau_change(p) for p in inputs.get("train_metrics", [])}
-    final_train = {Path(p).parent.name: float(training_top1(p)[-1]) for p in inputs.get("train_metrics", [])}
+    curves = {Path(p).parent.name: training_top1(p) for p in inputs.get("train_metrics", [])}
     arch_of = {Path(p).parent.name: p for p in inputs.get("trained_archs", [])}
     rows = []
     for e, ev in zip(entrants, evals.to_dict("records")):
@@ -232,14 +231,13 @@ def table7(inputs: Inputs, params: Mapping[str, Any], out: str) -> None:
                "top1_max": ev["top1_max"], "top5": ev["top5"], "seeds": ev["seeds"]}
         if single is not None:
             row["single_frame_top1"] = float(single.loc[single["model"] == e["entrant"], "top1"].iloc[0])
-        if moved:
+        if curves:
+            seeds = [curves[m] for m in e["models"] if m in curves]
             # the last epoch's training top-1 beside the validation top-1: a wide gap is overfitting, a low one
             # underfitting
-            trained_top1 = [final_train[m] for m in e["models"] if m in final_train]
-            row["train_top1"] = float(np.mean(trained_top1)) if trained_top1 else float("nan")
+            row["train_top1"] = float(np.mean([c[-1] for c in seeds])) if seeds else float("nan")
             # training top-1 change over the last fifth of the epochs, the largest over the seeds (plateau: < 2)
-            row["train_top1_last_fifth_pp"] = max((moved[m] for m in e["models"] if m in moved),
-                                                  key=abs, default=float("nan"))
+            row["train_top1_last_fifth_pp"] = max((plateau_change(c) for c in seeds), key=abs, default=float("nan"))
         trained = arch_of.get(e["models"][0])
         if trained:
             row.update(_entrant_scores(trained))

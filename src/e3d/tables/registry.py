@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
+from e3d.layout import table7_stem
 from e3d.tables.report import FLOPS_CONVENTION, CaptionError, ReportItem
 
 if TYPE_CHECKING:
@@ -204,16 +205,15 @@ def _table3_params(s: TableSources, w: Wildcards) -> dict[str, Any]:
 
 
 def _table7_rule(schedule: str) -> TableRule:
-    """Table 7 under one of e3d.baselines.workflow.TABLE7_SCHEDULES: "" (the main schedule) or "long"
+    """Table 7 under one of e3d.layout.TABLE7_SCHEDULES: "" (the main schedule) or "long"
     (baselines.table7.long_settings, where configured). Same builder; its own rule, file and caption."""
     suffix = f"_{schedule}" if schedule else ""
-    prefix = "table7long" if schedule == "long" else "table7"
     quoted: dict[str, SourceFn] = {**MEASURED, "search_device": _search_device}
     if schedule:
         quoted["schedule"] = lambda s, w: ", ".join(f"{k} {v}" for k, v in
                                                     sorted(s.baselines.table7_settings(schedule).items()))
     return TableRule(
-        f"table7_training_free{suffix}", "table7", f"{prefix}_training_free_{{dataset}}",
+        f"table7_training_free{suffix}", "table7", f"{table7_stem(schedule)}_{{dataset}}",
         f"table7_training_free{suffix}", f"Table 7 ({schedule} schedule)" if schedule else "Table 7",
         inputs=lambda s, w: s.baselines.table7_inputs(w.dataset, schedule=schedule),
         params=lambda s, w: s.baselines.table7_params(w.dataset, schedule=schedule),

@@ -91,10 +91,9 @@ def training_top1(metrics_parquet: str) -> np.ndarray:
     return 100.0 * m.sort_values("epoch")["accuracy"].to_numpy(dtype=float)
 
 
-def plateau_change(metrics_parquet: str, fraction: float = 0.2) -> float:
-    """How much the training top-1 (%, per epoch, on the training clips) moved over the last `fraction` of the
-    epochs: the last epoch's minus the one before that stretch began. Under PLATEAU_PP points reads as a plateau."""
-    acc = training_top1(metrics_parquet)
+def plateau_change(acc: np.ndarray, fraction: float = 0.2) -> float:
+    """How much a training top-1 curve (training_top1) moved over the last `fraction` of the epochs: the last
+    epoch's minus the one before that stretch began. Under PLATEAU_PP points reads as a plateau."""
     span = max(1, int(round(fraction * len(acc))))
     if len(acc) <= span:
         return float("nan")
