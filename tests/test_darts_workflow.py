@@ -61,6 +61,15 @@ def test_retraining_overrides_and_clip_length_checks(genotype_file):
         ms.resolve(f"darts:{genotype_file.parent / 'missing.json'}", ms.ModelOptions())
 
 
+def test_retraining_takes_the_snippet_spacing_the_cell_was_searched_on(tmp_path):
+    path = tmp_path / "genotype.json"
+    search = {"order": "first", "epochs": 2, "config": {"sample_rate": 8}, "alphas": {}}
+    write_genotype(path, GenotypeArtifact(GENOTYPE, NETWORK, 3, search), {}, ("darts",))
+    assert ms.resolve(f"darts:{path}", ms.ModelOptions(frames=4, sample_rate=8))["kind"] == "darts"
+    with pytest.raises(ms.ArchRefError, match="frames 8 apart .*sample_rate=1; set the model's settings.sample_rate"):
+        ms.resolve(f"darts:{path}", ms.ModelOptions(frames=4, sample_rate=1))
+
+
 def test_segment_sampler_one_snippet_per_segment():
     from e3d.data.sampling import SamplingError, segment_bounds, segment_indices
 

@@ -74,7 +74,8 @@ def run(args) -> int:
     raw = read_settings(args.settings)
     settings = TrainSettings.from_dict(raw)
     record = resolve(args.arch, ModelOptions(frames=settings.frames, resolution=settings.crop,
-                                             se_ratio=args.se_ratio, act=args.act, dropout=args.dropout))
+                                             se_ratio=args.se_ratio, act=args.act, dropout=args.dropout,
+                                             sample_rate=settings.sample_rate))
     if args.init is not None:
         record = with_init(record, args.init)
     # a clip cache must hold the largest short side this schedule resizes to

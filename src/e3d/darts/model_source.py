@@ -52,6 +52,13 @@ def resolve_darts(value: str, options: ModelOptions) -> dict[str, Any]:
             f"architecture darts:{path}: the network reads {network.segments} segments x "
             f"{network.frames_per_segment} frames = {network.clip_frames} frames per clip, but the training "
             f"settings ask for frames={options.frames}; set the model's settings.frames to {network.clip_frames}")
+    searched_rate = art.search.get("config", {}).get("sample_rate")
+    if options.sample_rate is not None and searched_rate is not None and options.sample_rate != searched_rate:
+        # the cell was chosen for the motion between frames this far apart; another spacing retrains another task
+        raise ArchRefError(
+            f"architecture darts:{path}: the cell was searched on snippets of frames {searched_rate} apart "
+            f"(sample_rate {searched_rate}), but the training settings ask for sample_rate={options.sample_rate}; set "
+            f"the model's settings.sample_rate to {searched_rate}")
     dropout = float(ref.get("dropout", 0.0))
     if not 0.0 <= dropout < 1.0:
         raise ArchRefError(f"architecture darts:{path}: dropout must be in [0, 1), got {dropout}")

@@ -37,6 +37,7 @@ class ModelOptions:
     se_ratio: float | None = None  # Appendix F: SE added for training (None = the spec's own)
     act: str | None = None  # Appendix F: activation used for training (None = the spec's own)
     dropout: float | None = None  # the head's dropout (None = the spec's: E3D 0.2 as the authors, X3D 0.5)
+    sample_rate: int | None = None  # the step between frames the training clips take (a searched cell's input)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not None}
