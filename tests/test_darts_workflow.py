@@ -145,7 +145,7 @@ def config(**darts):
 
 
 def test_darts_section_helpers_and_train_references():
-    from e3d.darts.workflow import DartsConfig, DartsConfigError
+    from e3d.darts.workflow import DartsConfig, DartsConfigError, model_family
     from e3d.train.workflow import TrainConfig
 
     cfg = config()
@@ -167,6 +167,8 @@ def test_darts_section_helpers_and_train_references():
     assert path == "work/darts/synthetic/genotype.json"
     assert json.loads(ref.partition(":")[2]) == {"genotype": path, "channels": 8}
     assert not t.profiled("darts-syn") and not t.profiled("tiny-sgs") and t.profiled("tiny")
+    assert [model_family(a) for a in ("spec:config/archs/e3d-initial-t3.json", "variant:S-2", "spec:net.json")] == [
+        "E3D", "X3D", "spec"]
     assert "work/profile/synthetic/darts-syn/profile.json" not in t.targets(["synthetic"])
 
     with pytest.raises(DartsConfigError, match="darts.compare names \\['nope'\\]"):

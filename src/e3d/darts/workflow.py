@@ -48,7 +48,10 @@ def model_family(arch: str) -> str:
         return "DARTS-P3D"
     if kind == "search":
         return "E3D (searched)"
-    name = (value if kind == "builtin" else str(arch)).lower()
+    if kind == "variant":  # paper Table 1's kernel placements of X3D-S
+        return "X3D"
+    # a spec file is named after its network (config/archs/e3d-initial-t3.json)
+    name = (value if kind == "builtin" else value.rsplit("/", 1)[-1] if kind == "spec" else str(arch)).lower()
     for prefix, family in (("e3d", "E3D"), ("x3d", "X3D"), ("movinet", "MoViNet")):
         if name.startswith(prefix):
             return family
