@@ -129,12 +129,9 @@ def test_search_cli_args_and_code_stage():
 def test_baselines_code_digest_covers_every_e3d_module_its_jobs_import():
     import ast
 
-    from e3d.provenance import PACKAGE_ROOT, STAGE_MODULES, is_dag_only
+    from e3d.provenance import PACKAGE_ROOT, STAGE_MODULES, is_dag_only, module_files
 
-    covered = set()
-    for module in STAGE_MODULES["baselines"]:
-        target = PACKAGE_ROOT / module
-        covered |= set(target.rglob("*.py")) if target.is_dir() else {target.with_suffix(".py")}
+    covered = set(module_files(*STAGE_MODULES["baselines"]))
     todo = [p for p in (PACKAGE_ROOT / "baselines").rglob("*.py") if not is_dag_only(p)]
     todo.append(PACKAGE_ROOT / "commands" / "baselines.py")
     seen = set()

@@ -53,15 +53,8 @@ def is_dag_only(path: Path) -> bool:
     return path.name == DAG_ONLY and path.parent.parent == PACKAGE_ROOT
 
 
-def code_digest(*modules: str) -> str:
-    """Digest of the source of the given package-relative modules or subpackages.
-
-    `code_digest("data", "artifacts.py")` covers src/e3d/data/**.py and src/e3d/artifacts.py. A subpackage's
-    Snakemake helper (`<subpackage>/workflow.py`, DAG_ONLY) is left out: it runs only while Snakemake builds the DAG,
-    and what it decides reaches a job as that job's params and inputs, which Snakemake tracks itself. (With it in,
-    editing how the baselines rules are planned reran the contracted-X3D and random-architecture jobs, and so every
-    training of the main comparison.)
-    """
+def module_files(*modules: str) -> list[Path]:
+    """The source files code_digest covers for these package-relative modules or subpackages."""
     files: list[Path] = []
     for module in sorted(set(modules)):
         target = PACKAGE_ROOT / module
@@ -73,8 +66,20 @@ def code_digest(*modules: str) -> str:
             files.append(target)
         else:
             raise FileNotFoundError(f"code_digest: no module {module!r} under {PACKAGE_ROOT}")
+    return files
+
+
+def code_digest(*modules: str) -> str:
+    """Digest of the source of the given package-relative modules or subpackages.
+
+    `code_digest("data", "artifacts.py")` covers src/e3d/data/**.py and src/e3d/artifacts.py. A subpackage's
+    Snakemake helper (`<subpackage>/workflow.py`, DAG_ONLY) is left out: it runs only while Snakemake builds the DAG,
+    and what it decides reaches a job as that job's params and inputs, which Snakemake tracks itself. (With it in,
+    editing how the baselines rules are planned reran the contracted-X3D and random-architecture jobs, and so every
+    training of the main comparison.)
+    """
     h = hashlib.sha256()
-    for f in files:
+    for f in module_files(*modules):
         h.update(str(f.relative_to(PACKAGE_ROOT)).encode())
         h.update(_file_digest(f).encode())
     return h.hexdigest()[:16]
