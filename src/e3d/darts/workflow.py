@@ -50,8 +50,13 @@ def model_family(arch: str) -> str:
         return "E3D (searched)"
     if kind == "variant":  # paper Table 1's kernel placements of X3D-S
         return "X3D"
-    # a spec file is named after its network (config/archs/e3d-initial-t3.json)
-    name = (value if kind == "builtin" else value.rsplit("/", 1)[-1] if kind == "spec" else str(arch)).lower()
+    if kind == "builtin":
+        name = value
+    elif kind == "spec":  # a spec file is named after its network (config/archs/e3d-initial-t3.json)
+        name = value.rsplit("/", 1)[-1]
+    else:
+        name = str(arch)
+    name = name.lower()
     for prefix, family in (("e3d", "E3D"), ("x3d", "X3D"), ("movinet", "MoViNet")):
         if name.startswith(prefix):
             return family
