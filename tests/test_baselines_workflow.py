@@ -362,7 +362,7 @@ def test_table7_builder_puts_ours_beside_the_paper(tmp_path):
     out = tmp_path / "res" / "table7_training_free_synthetic.csv"
     metrics = []
     for ms in models.values():
-        for i, m in enumerate(ms):  # training top-1 per epoch: 10 epochs, the last two move by 1 or 3 points
+        for i, m in enumerate(ms):  # training top-1 per epoch: 10 epochs, the last one 81 or 83%
             path = tmp_path / "train" / m / "metrics.parquet"
             path.parent.mkdir(parents=True)
             acc = [0.1 * e for e in range(8)] + [0.8, 0.81 if i == 0 else 0.83]
@@ -377,7 +377,8 @@ def test_table7_builder_puts_ours_beside_the_paper(tmp_path):
     assert df.loc["zen-score", "top1"] == pytest.approx(45.0)  # mean over the seeds, with the range beside it
     assert (df.loc["zen-score", "top1_min"], df.loc["zen-score", "top1_max"]) == pytest.approx((40.0, 50.0))
     assert df.loc["zen-score", "seeds"] == 2 and df.loc["zen-score", "single_frame_top1"] == pytest.approx(10.0)
-    assert df.loc["zen-score", "train_top1_last_fifth_pp"] == pytest.approx(13.0)  # the seed that moved most
+    # the last fifth's mean (80, 83) minus the fifth's before (60, 70), for the seed that moved most
+    assert df.loc["zen-score", "train_top1_last_fifth_pp"] == pytest.approx(16.5)
     assert df.loc["zen-score", "train_top1"] == pytest.approx(82.0)  # the last epoch's, mean over the seeds
     assert pd.read_csv(out).columns.str.startswith("train_top1 [%]").any()
     assert df.loc["e3d-s", "design_cost_h"] == pytest.approx(0.01)

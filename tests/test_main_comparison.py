@@ -155,6 +155,20 @@ def test_front_page_says_what_was_measured_including_a_loss():
     assert not any("plateau" in t for t in text)  # no training curves in the table: nothing said about them
 
 
+def test_plateau_change_compares_the_last_fifths_mean_with_the_fifths_before():
+    import numpy as np
+
+    from e3d.tables.stage_rows import plateau_change
+
+    # a flat curve with epoch-to-epoch noise: its last epoch is 3 points above the epoch a fifth before, yet it is flat
+    flat = np.array([70.0, 71.5, 68.5, 70.0, 71.0, 69.0, 70.0, 68.5, 70.0, 71.5])
+    assert flat[-1] - flat[-3] == pytest.approx(3.0)  # the last epoch against the one a fifth before: "moving"
+    assert plateau_change(flat) == pytest.approx(1.5)  # (70 + 71.5) / 2 - (70 + 68.5) / 2: under 2, a plateau
+    rising = np.arange(20, dtype=float)  # one point per epoch: each fifth (4 epochs) 4 points above the one before
+    assert plateau_change(rising) == pytest.approx(4.0)
+    assert math.isnan(plateau_change(np.array([50.0])))  # one epoch: no fifth before the last to compare with
+
+
 def test_front_page_says_whether_the_models_stopped_improving_and_which_stayed_near_chance():
     from e3d.tables.summary import findings
 
@@ -163,7 +177,8 @@ def test_front_page_says_whether_the_models_stopped_improving_and_which_stayed_n
     table["train_top1_last_fifth_pp"] = [1.5, 6.25, -2.0, 0.5, float("nan")]  # the paper's row has none
     text = " ".join(findings(table, chance=10.0))
     assert ("Not at a plateau: the training top-1 of 2 of 4 models still moved 2 points or more over the last fifth "
-            "of the epochs (random-0 -2.0, Zen-score-searched +6.2)") in text
+            "of the epochs (the last fifth's mean against the fifth's before: random-0 -2.0, Zen-score-searched +6.2)"
+            ) in text
     assert "Under 3x chance (30.0%): Zen-score-searched 25.0%." in text
     table["train_top1_last_fifth_pp"] = [1.5, 1.0, -1.9, 0.5, float("nan")]
     flat = " ".join(findings(table, chance=None))

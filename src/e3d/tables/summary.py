@@ -104,10 +104,11 @@ def _plateau_and_floor(rows: pd.DataFrame, chance: float | None) -> list[str]:
         moving = moved[moved["train_top1_last_fifth_pp"].abs() >= PLATEAU_PP]
         if moving.empty:
             out.append(f"Every model reached a plateau: its training top-1 moved under {PLATEAU_PP:g} points over the "
-                       "last fifth of the epochs.")
+                       "last fifth of the epochs (the last fifth's mean against the fifth's before).")
         else:
             out.append(f"Not at a plateau: the training top-1 of {len(moving)} of {len(moved)} models still moved "
-                       f"{PLATEAU_PP:g} points or more over the last fifth of the epochs ("
+                       f"{PLATEAU_PP:g} points or more over the last fifth of the epochs (the last fifth's mean against "
+                       "the fifth's before: "
                        + ", ".join(f"{_label(r)} {r['train_top1_last_fifth_pp']:+.1f}" for _, r in moving.iterrows())
                        + "), so the ranking is where each network got with this schedule, not where it would end.")
     if chance is not None:
