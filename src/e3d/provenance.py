@@ -90,9 +90,11 @@ def stage_code_digest(stage: str) -> str:
     return code_digest(*STAGE_MODULES[stage])
 
 
-# The modules each stage's outputs depend on. Shared infrastructure (artifacts, provenance,
-# config) is deliberately included: a change in how artifacts are written changes every artifact.
-COMMON = ("__init__.py", "artifacts.py", "provenance.py")
+# The modules each stage's outputs depend on (tests/test_code_digests.py walks each stage's e3d imports and fails on
+# one left out). Shared infrastructure is deliberately included: how artifacts are written, the settings blocks'
+# declaration and checking (settingspec: defaults and constraints of every stage's settings), the model kinds' table
+# (architecture references are parsed by it), the commands package.
+COMMON = ("__init__.py", "artifacts.py", "provenance.py", "settingspec.py", "model_kinds.py", "commands/__init__.py")
 # The code that builds the networks training and evaluation run, besides the train and arch code: each model kind's
 # modules as e3d.model_kinds declares them (the PyTorch spec builder, DARTS-P3D's discrete network and TSN sampler,
 # SGS) and that table itself. The DARTS search (search, architect, config, run) is not among them: searching again
@@ -106,7 +108,7 @@ STAGE_MODULES: dict[str, tuple[str, ...]] = {
     "train": COMMON + ("train", "arch", "data", "commands/train.py", "commands/_source.py") + MODEL_PLUGINS,
     # Evaluation rebuilds the model and its clips with the training code; it changes when that does.
     "evaluate": COMMON + ("evaluate", "train", "arch", "data", "commands/evaluate.py", "commands/_source.py",
-                          "commands/profile.py", "hostinfo.py")
+                          "commands/profile.py", "hostinfo.py", "cliflags.py")
     + MODEL_PLUGINS,
     # The scorer, the search engine and the spec/cost/space code they read; not the PyTorch builder.
     "search": COMMON + ("score", "search", "arch", "commands/score.py", "commands/search.py"),
@@ -115,9 +117,10 @@ STAGE_MODULES: dict[str, tuple[str, ...]] = {
     # Tables read every stage's artifacts but import only their own code (and the paper's transcribed data,
     # covered by e3d.tables.write.paper_data_files).
     "tables": COMMON + ("tables", "commands/tables.py"),
-    # The search reads its clips with the training stage's pixel transforms and default normalisation.
-    "darts": COMMON + ("darts", "commands/darts_search.py", "data/sampling.py", "data/store.py", "data/pixels.py",
-                       "train/clips.py", "train/settings.py"),
+    # The search reads its clips from the frame store (the data code: the store's reader imports the extractor's
+    # format constants) with the training stage's pixel transforms, default normalisation and skip log.
+    "darts": COMMON + ("darts", "commands/darts_search.py", "data", "train/clips.py", "train/settings.py",
+                       "train/failures.py"),
     # The SGS layer and its measured cost: SGS models train and evaluate through the train/evaluate stages, whose
     # digests include it (MODEL_PLUGINS); the SGS table rule adds it to the tables digest.
     "sgs": COMMON + ("sgs",),

@@ -4,8 +4,7 @@ paper table or figure from the rule's named inputs and settings, as `e3d tables 
 import json
 
 from e3d.script_log import log_to
-from e3d.tables.build import build
-from e3d.tables.registry import named_inputs
+from e3d.tables.build import build, named_inputs
 
 log_to(snakemake.log[0])
 build(snakemake.params.builder, named_inputs(snakemake.input), snakemake.params.table, snakemake.params.out)

@@ -392,6 +392,18 @@ BUILDERS: dict[str, Callable[[Inputs, Mapping[str, Any], str], None]] = {
 }
 
 
+def named_inputs(input: Any) -> dict[str, list[str]]:
+    """A rule's named inputs as {name: [paths]} (Snakemake gives a one-file name as a string). Names without
+    files are left out, as the builders treat an absent name (e.g. Table 4 with no trained searched model)."""
+    out: dict[str, list[str]] = {}
+    for key in input.keys():
+        value = input[key]
+        paths = [value] if isinstance(value, str) else [str(v) for v in value]
+        if paths:
+            out[key] = paths
+    return out
+
+
 def build(name: str, inputs: Inputs, params: Mapping[str, Any], out: str) -> None:
     if name not in BUILDERS:
         raise BuildError(f"no table or figure {name!r}; known: {', '.join(BUILDERS)}")

@@ -106,18 +106,6 @@ def _bound(fn: SourceFn, sources: TableSources) -> Callable[[Wildcards], Any]:
     return lambda wildcards: fn(sources, wildcards)
 
 
-def named_inputs(input: Any) -> Inputs:
-    """A rule's named inputs as {name: [paths]} (Snakemake gives a one-file name as a string). Names without
-    files are left out, as the builders treat an absent name (e.g. Table 4 with no trained searched model)."""
-    out: Inputs = {}
-    for key in input.keys():
-        value = input[key]
-        paths = [value] if isinstance(value, str) else [str(v) for v in value]
-        if paths:
-            out[key] = paths
-    return out
-
-
 # -- what captions quote --------------------------------------------------------------------------------------
 
 def _device(s: TableSources, w: Wildcards) -> str:
@@ -217,7 +205,8 @@ def _table7_rule(schedule: str) -> TableRule:
         f"table7_training_free{suffix}", f"Table 7 ({schedule} schedule)" if schedule else "Table 7",
         inputs=lambda s, w: s.baselines.table7_inputs(w.dataset, schedule=schedule),
         params=lambda s, w: s.baselines.table7_params(w.dataset, schedule=schedule),
-        quoted=quoted)
+        # the builder scores each trained network (STEntr, HomoEntr) with the search stage's scorer
+        quoted=quoted, code_stages=("tables", "search"))
 
 
 TABLE_RULES: tuple[TableRule, ...] = (
