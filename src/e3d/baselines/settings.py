@@ -134,7 +134,7 @@ class Table7Settings:
                                                          "other model")
     long_settings: dict[str, Any] | None = setting(
         None, doc="a second, longer schedule for the same comparison (train.settings keys over `settings`, e.g. "
-                  "{epochs: 48}): models table7long-{entrant}-seed{k} and results/table7long_training_free_"
+                  "{epochs: 96}): models table7long-{entrant}-seed{k} and results/table7long_training_free_"
                   "{dataset}.csv, to see whether the ranking holds once the models reach a plateau (study.table7_long "
                   "puts it in `snakemake study` only); null = none")
     seeds: tuple[int, ...] = setting((0,), items={"minimum": 0}, minItems=1, uniqueItems=True,
