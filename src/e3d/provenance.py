@@ -114,8 +114,9 @@ STAGE_MODULES: dict[str, tuple[str, ...]] = {
     "search": COMMON + ("score", "search", "arch", "commands/score.py", "commands/search.py"),
     # A search with a forward-inference score (zen, madet, forward) also builds and runs the network.
     "search_forward": COMMON + ("score", "search", "arch", "models", "commands/score.py", "commands/search.py"),
-    # Tables read every stage's artifacts but import only their own code (and the paper's transcribed data,
-    # covered by e3d.tables.write.paper_data_files).
+    # Tables read every stage's artifacts and import their own code (and the paper's transcribed data, covered by
+    # e3d.tables.write.paper_data_files); a table whose builder runs another stage's code (Table 7 scores the trained
+    # networks) adds that stage (e3d.tables.registry.TableRule.code_stages).
     "tables": COMMON + ("tables", "commands/tables.py"),
     # The search reads its clips from the frame store (the data code: the store's reader imports the extractor's
     # format constants) with the training stage's pixel transforms, default normalisation and skip log.
