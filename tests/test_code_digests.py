@@ -116,6 +116,6 @@ def test_table7_rules_digest_the_scorer_they_call():
 
     table7 = [rule for rule in TABLE_RULES if rule.builder == "table7"]
     assert len(table7) == 2  # the main schedule and the long one
+    assert {"score", "arch"} <= set(STAGE_MODULES["search"])
     for rule in table7:
         assert "search" in rule.code_stages, rule.rule
-        assert {"score", "arch"} <= set(STAGE_MODULES["search"])

@@ -12,9 +12,8 @@ import pytest
 import yaml
 
 from e3d.config import validate_config
-from e3d.tables.build import BUILDERS
+from e3d.tables.build import BUILDERS, named_inputs
 from e3d.layout import Layout
-from e3d.tables.build import named_inputs
 from e3d.tables.registry import REPORT_ITEMS, TABLE_RULES, TableSources, report_item
 
 

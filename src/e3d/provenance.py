@@ -127,7 +127,6 @@ STAGE_MODULES: dict[str, tuple[str, ...]] = {
     "sgs": COMMON + ("sgs",),
     # Of the tables package, the jobs run only the figure, label-placement and statistics code (not the table
     # builders, which would rerun Figure 3's sampling and so its 16 trainings whenever a table changed).
-    "baselines": COMMON + ("baselines", "score", "arch", "models", "search", "model_kinds.py", "settingspec.py",
-                           "tables/__init__.py", "tables/figures.py", "tables/labels.py", "tables/stats.py",
-                           "commands/baselines.py"),
+    "baselines": COMMON + ("baselines", "score", "arch", "models", "search", "tables/__init__.py", "tables/figures.py",
+                           "tables/labels.py", "tables/stats.py", "commands/baselines.py"),
 }
