@@ -365,6 +365,8 @@ def test_stage_digests_leave_out_the_snakemake_helpers(repo_root):
     tracks): editing it must not rerun a stage, and no job's code may import it."""
     import ast
 
+    from ast_imports import is_type_checking_block
+
     from e3d.provenance import PACKAGE_ROOT, code_digest, is_dag_only
 
     files = sorted((PACKAGE_ROOT / "baselines").rglob("*.py"))
@@ -375,8 +377,7 @@ def test_stage_digests_leave_out_the_snakemake_helpers(repo_root):
 
     def runtime_imports(path):
         tree = ast.parse(path.read_text())
-        guarded = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
-                   and "TYPE_CHECKING" in ast.unparse(node.test) for n in ast.walk(node)}
+        guarded = {id(n) for node in ast.walk(tree) if is_type_checking_block(node) for n in ast.walk(node)}
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.module and id(node) not in guarded:
                 yield node.module

@@ -13,6 +13,7 @@ import ast
 from pathlib import Path
 
 import pytest
+from ast_imports import is_type_checking_block
 
 from e3d.provenance import PACKAGE_ROOT, STAGE_MODULES, is_dag_only, module_files
 
@@ -47,7 +48,7 @@ def _runtime_nodes(tree: ast.AST):
         node = todo.pop()
         yield node
         for child in ast.iter_child_nodes(node):
-            if isinstance(child, ast.If) and getattr(child.test, "id", None) == "TYPE_CHECKING":
+            if is_type_checking_block(child):
                 todo += child.orelse
             else:
                 todo.append(child)

@@ -18,6 +18,8 @@ import ast
 import importlib
 from pathlib import Path
 
+from ast_imports import is_type_checking_block
+
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 
@@ -55,13 +57,6 @@ def _imported(module: str, node: ast.Import | ast.ImportFrom, is_package: bool) 
     return loaded
 
 
-def _is_type_checking_block(node: ast.AST) -> bool:
-    """`if TYPE_CHECKING:` (or `typing.TYPE_CHECKING`): imports for annotations only, never executed."""
-    if not isinstance(node, ast.If):
-        return False
-    test = node.test
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or \
-        (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
 def import_graph() -> dict[str, set[str]]:
@@ -70,7 +65,7 @@ def import_graph() -> dict[str, set[str]]:
     for module, path in MODULES.items():
         tree = ast.parse(path.read_text(), filename=str(path))
         edges: set[str] = set()
-        type_only = {id(n) for block in ast.walk(tree) if _is_type_checking_block(block)
+        type_only = {id(n) for block in ast.walk(tree) if is_type_checking_block(block)
                      for stmt in block.body for n in ast.walk(stmt)}
         for node in ast.walk(tree):
             if isinstance(node, (ast.Import, ast.ImportFrom)) and id(node) not in type_only:
