@@ -365,7 +365,7 @@ def test_stage_digests_leave_out_the_snakemake_helpers(repo_root):
     tracks): editing it must not rerun a stage, and no job's code may import it."""
     import ast
 
-    from ast_imports import is_type_checking_block
+    from ast_imports import runtime_nodes
 
     from e3d.provenance import PACKAGE_ROOT, code_digest, is_dag_only
 
@@ -376,12 +376,10 @@ def test_stage_digests_leave_out_the_snakemake_helpers(repo_root):
     assert not is_dag_only(PACKAGE_ROOT / "workflow.py") and not is_dag_only(PACKAGE_ROOT / "a" / "b" / "workflow.py")
 
     def runtime_imports(path):
-        tree = ast.parse(path.read_text())
-        guarded = {id(n) for node in ast.walk(tree) if is_type_checking_block(node) for n in ast.walk(node)}
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.module and id(node) not in guarded:
+        for node in runtime_nodes(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
                 yield node.module
-            elif isinstance(node, ast.Import) and id(node) not in guarded:
+            elif isinstance(node, ast.Import):
                 yield from (a.name for a in node.names)
 
     job_code = [p for p in PACKAGE_ROOT.rglob("*.py") if not is_dag_only(p)] + \

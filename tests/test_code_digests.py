@@ -13,7 +13,7 @@ import ast
 from pathlib import Path
 
 import pytest
-from ast_imports import is_type_checking_block
+from ast_imports import runtime_nodes
 
 from e3d.provenance import PACKAGE_ROOT, STAGE_MODULES, is_dag_only, module_files
 
@@ -41,22 +41,9 @@ EXEMPT: dict[str, tuple[tuple[str, ...], str]] = {
 NO_JOBS = {"sgs"}
 
 
-def _runtime_nodes(tree: ast.AST):
-    """Every node but those under `if TYPE_CHECKING:` (annotations only, never imported when the code runs)."""
-    todo = [tree]
-    while todo:
-        node = todo.pop()
-        yield node
-        for child in ast.iter_child_nodes(node):
-            if is_type_checking_block(child):
-                todo += child.orelse
-            else:
-                todo.append(child)
-
-
 def _imported_e3d_files(path: Path) -> list[Path]:
     found = []
-    for node in _runtime_nodes(ast.parse(path.read_text())):
+    for node in runtime_nodes(ast.parse(path.read_text())):
         names = [node.module] if isinstance(node, ast.ImportFrom) and node.module else []
         if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "e3d":
             names += [f"{node.module}.{alias.name}" for alias in node.names]  # `from e3d.pkg import module`

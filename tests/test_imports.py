@@ -18,7 +18,7 @@ import ast
 import importlib
 from pathlib import Path
 
-from ast_imports import is_type_checking_block
+from ast_imports import runtime_nodes
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -57,18 +57,14 @@ def _imported(module: str, node: ast.Import | ast.ImportFrom, is_package: bool) 
     return loaded
 
 
-
-
 def import_graph() -> dict[str, set[str]]:
     """module -> the e3d modules it imports anywhere in its source (module level or in a function)."""
     graph = {}
     for module, path in MODULES.items():
         tree = ast.parse(path.read_text(), filename=str(path))
         edges: set[str] = set()
-        type_only = {id(n) for block in ast.walk(tree) if is_type_checking_block(block)
-                     for stmt in block.body for n in ast.walk(stmt)}
-        for node in ast.walk(tree):
-            if isinstance(node, (ast.Import, ast.ImportFrom)) and id(node) not in type_only:
+        for node in runtime_nodes(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
                 edges |= _imported(module, node, path.name == "__init__.py")
         graph[module] = edges
     return graph
