@@ -23,7 +23,11 @@ class Progress:
         self.every = every
         self.unit = unit
         self.stream = stream or sys.stderr
-        self.done = 0
+        # Work done before this process started (a resumed run) counts towards the total, not towards the rate:
+        # otherwise a run resumed at 60% reports hundreds of steps per second and an ETA of seconds.
+        self._resumed_at = 0
+        self._done = 0
+        self._updated = False
         self.start = time.monotonic()
         self._last = 0.0
 
@@ -33,8 +37,22 @@ class Progress:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    @property
+    def done(self) -> int:
+        return self._done
+
+    @done.setter
+    def done(self, value: int) -> None:
+        # A count set before the first update is where a resumed run starts (train/loop.py and search/engine.py
+        # resume this way). Handled here because this module is in no stage's code digest: a constructor argument
+        # would mean editing those two, and so rerunning every training and search.
+        if not self._updated:
+            self._resumed_at = value
+        self._done = value
+
     def update(self, n: int = 1, note: str = "") -> None:
-        self.done += n
+        self._updated = True
+        self._done += n
         now = time.monotonic()
         if now - self._last >= self.every:
             self._last = now
@@ -42,7 +60,7 @@ class Progress:
 
     def _print(self, note: str = "") -> None:
         elapsed = time.monotonic() - self.start
-        rate = self.done / elapsed if elapsed > 0 else 0.0
+        rate = (self._done - self._resumed_at) / elapsed if elapsed > 0 else 0.0
         if self.total:
             pct = 100.0 * self.done / self.total
             eta = (self.total - self.done) / rate if rate > 0 else float("nan")
