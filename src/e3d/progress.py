@@ -27,7 +27,6 @@ class Progress:
         # otherwise a run resumed at 60% reports hundreds of steps per second and an ETA of seconds.
         self._resumed_at = 0
         self._done = 0
-        self._updated = False
         self.start = time.monotonic()
         self._last = 0.0
 
@@ -46,12 +45,11 @@ class Progress:
         # A count set before the first update is where a resumed run starts (train/loop.py and search/engine.py
         # resume this way). Handled here because this module is in no stage's code digest: a constructor argument
         # would mean editing those two, and so rerunning every training and search.
-        if not self._updated:
+        if self._done == self._resumed_at:  # nothing counted by this process yet
             self._resumed_at = value
         self._done = value
 
     def update(self, n: int = 1, note: str = "") -> None:
-        self._updated = True
         self._done += n
         now = time.monotonic()
         if now - self._last >= self.every:
